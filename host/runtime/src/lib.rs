@@ -1,0 +1,448 @@
+//! The sandbox: loads adapter components and runs one fresh, isolated instance per message.
+//!
+//! A tour:
+//! - [`Runtime::new`] builds one wasmtime [`Engine`] for the process with the pooling
+//!   allocator (instances come from pre-reserved slots, so a fresh instance costs
+//!   microseconds), epoch interruption (the CPU budget) and a bounded wasm stack.
+//! - [`Runtime::load`] compiles a component once per content hash (on-disk cache of
+//!   precompiled artefacts under `cache_dir`, keyed by SHA-256 of the component and the
+//!   engine's compatibility hash), links it, and keeps an [`InstancePre`] so instantiation
+//!   skips all import resolution. It calls `describe` once to learn what the adapter handles.
+//! - [`Runtime::map`] creates a new [`Store`] and instance for every message and drops both
+//!   afterwards: one citizen's data never stays in an instance that sees the next message.
+//!   The store carries the memory limit and the epoch deadline; traps are classified into a
+//!   [`SandboxError`] an operator can act on.
+//!
+//! What the adapter can reach: the `host` interface of the WIT world (logging at debug level
+//! and its tenant's config) and a WASI context with nothing in it (no preopened directories,
+//! no environment, no sockets, no stdin), a deterministic random source and clocks frozen at
+//! zero, so that `map` is a pure function of its inputs and replays give identical records.
+
+mod bindings;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use efile_bridge_model::{AdapterInfo, EfileRecord, MappingError, MessageInfo};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use bindings::{Adapter, AdapterPre, LogLevel};
+
+/// How often the epoch advances; the CPU budget is counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Limits for one adapter call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    /// Wall-clock budget for one `map` call, rounded up to the epoch tick (5 ms).
+    pub cpu_budget: Duration,
+    /// Largest linear memory an instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        // A 30 KB message maps in well under a millisecond; a second is a generous ceiling that
+        // still stops a runaway loop long before a sender times out.
+        Self { cpu_budget: Duration::from_secs(1), max_memory_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Where precompiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// How many instances may be alive at once (pool slots).
+    pub max_instances: u32,
+    /// The hard ceiling for [`SandboxLimits::max_memory_bytes`].
+    pub max_memory_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { cache_dir: None, max_instances: 128, max_memory_bytes: 256 * 1024 * 1024 }
+    }
+}
+
+/// Why an adapter call did not produce records.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The adapter reported a mapping error.
+    #[error("adapter could not map the message: {0}")]
+    Mapping(MappingError),
+    /// The CPU budget ran out.
+    #[error("adapter `{adapter}` exceeded its cpu budget of {budget_ms} ms")]
+    CpuBudget {
+        /// Adapter name.
+        adapter: String,
+        /// Budget.
+        budget_ms: u128,
+    },
+    /// The memory limit was hit.
+    #[error("adapter `{adapter}` exceeded its memory limit of {limit} bytes")]
+    Memory {
+        /// Adapter name.
+        adapter: String,
+        /// Limit.
+        limit: usize,
+    },
+    /// The adapter trapped (panic, stack overflow, ...).
+    #[error("adapter `{adapter}` trapped: {trap}")]
+    Trap {
+        /// Adapter name.
+        adapter: String,
+        /// wasmtime's description.
+        trap: String,
+    },
+    /// No free instance slot, or another host-side failure.
+    #[error("adapter `{adapter}` could not be run: {reason}")]
+    Host {
+        /// Adapter name.
+        adapter: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Why an adapter could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Not a valid component, or it imports something the host does not offer.
+    #[error("component {hash} is not a valid adapter: {reason}")]
+    Invalid {
+        /// Content hash.
+        hash: String,
+        /// Why.
+        reason: String,
+    },
+    /// The cache directory could not be used.
+    #[error("component cache {path}: {source}")]
+    Cache {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A loaded adapter, ready to be instantiated per message.
+pub struct LoadedAdapter {
+    info: AdapterInfo,
+    content_hash: String,
+    pre: AdapterPre<SandboxState>,
+}
+
+impl LoadedAdapter {
+    /// What the adapter said about itself.
+    pub fn info(&self) -> &AdapterInfo {
+        &self.info
+    }
+
+    /// SHA-256 of the component bytes, hex.
+    pub fn content_hash(&self) -> &str {
+        &self.content_hash
+    }
+}
+
+impl std::fmt::Debug for LoadedAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedAdapter").field("info", &self.info).field("content_hash", &self.content_hash).finish()
+    }
+}
+
+/// Per-store state: what one adapter call can see.
+pub struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    config: Arc<BTreeMap<String, String>>,
+    tenant: Arc<str>,
+    adapter: Arc<str>,
+    output: Option<(MemoryOutputPipe, MemoryOutputPipe)>,
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::Host for SandboxState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        // Adapters see personal data, so nothing they say is logged above debug.
+        let level = match level {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        tracing::debug!(tenant = %self.tenant, adapter = %self.adapter, adapter_level = level, "{message}");
+    }
+
+    fn config_get(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl bindings::wit::Host for SandboxState {}
+
+struct MemoryLimiter {
+    max: usize,
+    denied: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max;
+        self.denied |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The process-wide sandbox.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<SandboxState>,
+    config: RuntimeConfig,
+    loaded: Mutex<HashMap<String, Arc<LoadedAdapter>>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// Builds the engine, the linker and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .max_memory_size(config.max_memory_bytes)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16)
+            // Keep a few slots warm so their pages need not be faulted in again.
+            .max_unused_warm_slots(config.max_instances / 4);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(1024 * 1024)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| LoadError::Invalid { hash: "-".into(), reason: format!("engine: {e}") })?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| Adapter::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .map_err(|e| LoadError::Invalid { hash: "-".into(), reason: format!("linker: {e}") })?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let stop = ticker_stop.clone();
+        let ticking = engine.weak();
+        std::thread::Builder::new()
+            .name("efile-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticking.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| LoadError::Cache { path: PathBuf::new(), source: e })?;
+
+        Ok(Self { engine, linker, config, loaded: Mutex::new(HashMap::new()), ticker_stop })
+    }
+
+    /// Loads (or returns the already loaded) adapter for these component bytes.
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<LoadedAdapter>, LoadError> {
+        let hash = hex::encode(Sha256::digest(wasm));
+        if let Some(a) = self.lock_loaded().get(&hash) {
+            return Ok(a.clone());
+        }
+        let invalid = |reason: String| LoadError::Invalid { hash: hash.clone(), reason };
+        let component = self.compile(&hash, wasm)?;
+        let pre: InstancePre<SandboxState> =
+            self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = AdapterPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
+        let mut store = self.store(Arc::from("-"), Arc::from("loading"), Arc::default(), &SandboxLimits::default());
+        let instance = pre.instantiate(&mut store).map_err(|e| invalid(format!("{e:#}")))?;
+        let info: AdapterInfo = instance.call_describe(&mut store).map_err(|e| invalid(format!("describe: {e:#}")))?.into();
+        tracing::info!(adapter = %info.name, version = %info.version, hash = %hash, "adapter loaded");
+        let loaded = Arc::new(LoadedAdapter { info, content_hash: hash.clone(), pre });
+        self.lock_loaded().insert(hash, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedAdapter>>> {
+        // A panic while holding this lock cannot leave the map half-updated (single insert).
+        self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn compile(&self, hash: &str, wasm: &[u8]) -> Result<Component, LoadError> {
+        let invalid = |reason: String| LoadError::Invalid { hash: hash.to_owned(), reason };
+        let Some(dir) = &self.config.cache_dir else {
+            return Component::new(&self.engine, wasm).map_err(|e| invalid(format!("{e:#}")));
+        };
+        let compat = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut h);
+            h.finish()
+        };
+        let path = dir.join(format!("{hash}-{compat:016x}.cwasm"));
+        if path.exists() {
+            // SAFETY: files in the cache directory are written only by `Engine::precompile_component`
+            // below (atomically, via rename) and are keyed by the engine's compatibility hash;
+            // the data directory is the operator's and not writable by senders or adapters.
+            #[allow(unsafe_code, reason = "deserializing our own precompiled artefact")]
+            let cached = unsafe { Component::deserialize_file(&self.engine, &path) };
+            match cached {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component"),
+            }
+        }
+        let bytes = self.engine.precompile_component(wasm).map_err(|e| invalid(format!("{e:#}")))?;
+        let cache_err = |source| LoadError::Cache { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(cache_err)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path)).map_err(cache_err)?;
+        #[allow(unsafe_code, reason = "deserializing the artefact we just produced")]
+        // SAFETY: `bytes` was produced by `precompile_component` of this very engine.
+        let component = unsafe { Component::deserialize(&self.engine, &bytes) };
+        component.map_err(|e| invalid(format!("{e:#}")))
+    }
+
+    fn store(
+        &self,
+        tenant: Arc<str>,
+        adapter: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        limits: &SandboxLimits,
+    ) -> Store<SandboxState> {
+        let mut wasi = WasiCtxBuilder::new();
+        // Determinism: same input, same output. No entropy and no time reach the adapter.
+        wasi.secure_random(wasmtime_wasi::Deterministic::new(vec![0]))
+            .insecure_random(wasmtime_wasi::Deterministic::new(vec![0]))
+            .insecure_random_seed(0)
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock);
+        let output = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            let (out, err) = (MemoryOutputPipe::new(64 * 1024), MemoryOutputPipe::new(64 * 1024));
+            wasi.stdout(out.clone()).stderr(err.clone());
+            (out, err)
+        });
+        let state = SandboxState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max: limits.max_memory_bytes.min(self.config.max_memory_bytes), denied: false },
+            config,
+            tenant,
+            adapter,
+            output,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = limits.cpu_budget.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Maps one message in a fresh instance of `adapter`.
+    pub fn map(
+        &self,
+        adapter: &LoadedAdapter,
+        tenant_config: Arc<BTreeMap<String, String>>,
+        limits: &SandboxLimits,
+        info: &MessageInfo,
+        xml: &str,
+    ) -> Result<Vec<EfileRecord>, SandboxError> {
+        let name: Arc<str> = Arc::from(adapter.info.name.as_str());
+        let mut store = self.store(Arc::from(info.tenant_ags.as_str()), name.clone(), tenant_config, limits);
+        let result = adapter
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_map(&mut store, &(info.into()), xml));
+        flush_output(&mut store);
+        match result {
+            Ok(Ok(records)) => Ok(records.into_iter().map(Into::into).collect()),
+            Ok(Err(e)) => Err(SandboxError::Mapping(e.into())),
+            Err(e) => Err(classify(e, &store, &name, limits)),
+        }
+    }
+
+    /// The engine, for tools that precompile.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn flush_output(store: &mut Store<SandboxState>) {
+    let state = store.data();
+    if let Some((out, err)) = &state.output {
+        for (stream, pipe) in [("stdout", out), ("stderr", err)] {
+            let bytes = pipe.contents();
+            if !bytes.is_empty() {
+                tracing::debug!(tenant = %state.tenant, adapter = %state.adapter, stream, "{}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+}
+
+fn classify(e: wasmtime::Error, store: &Store<SandboxState>, adapter: &str, limits: &SandboxLimits) -> SandboxError {
+    let adapter = adapter.to_owned();
+    if store.data().limiter.denied {
+        return SandboxError::Memory { adapter, limit: store.data().limiter.max };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => SandboxError::CpuBudget { adapter, budget_ms: limits.cpu_budget.as_millis() },
+        Some(trap) => SandboxError::Trap { adapter, trap: trap.to_string() },
+        None => SandboxError::Host { adapter, reason: format!("{e:#}") },
+    }
+}
+
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,1 @@
+//! efile-bridge-server

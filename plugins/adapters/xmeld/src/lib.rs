@@ -1,0 +1,1 @@
+//! efile-adapter-xmeld
