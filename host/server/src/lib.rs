@@ -1,1 +1,9 @@
-//! efile-bridge-server
+//! The doors into the pipeline: the HTTP API and the drop folder.
+//!
+//! - [`http::serve`] answers the API on a listener until shutdown. Every refusal is a status
+//!   and a short JSON body `{"error": CODE, "reason": TEXT}`; message content never reaches
+//!   a log line at info level.
+//! - [`drop_folder::run`] watches `DROP/inbox/` and feeds files to the same pipeline.
+
+pub mod drop_folder;
+pub mod http;

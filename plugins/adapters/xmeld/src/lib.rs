@@ -1,1 +1,235 @@
-//! efile-adapter-xmeld
+//! The standard XMeld 25.11a adapter.
+//!
+//! Maps registration messages into records of the citizen's e-file. This version covers
+//! `rueckmeldung.anmeldunginland.0201` (Rückmeldung Inland): the new municipality tells the
+//! old one that the people of one or more `umzugsverband`s have registered there. For the
+//! old municipality (the reader, our tenant) that is the move-out (Abmeldung/Wegzug) of every
+//! person in the message, so each `betroffener` becomes one `abmeldung` document in their file.
+//!
+//! Config keys (all optional): see [`CONFIG_KEYS`].
+
+use efile_bridge_sdk::person::{fingerprint, partial_date};
+use efile_bridge_sdk::prelude::*;
+use efile_bridge_sdk::retention::Date;
+
+/// The adapter.
+pub struct XmeldAdapter;
+
+const STANDARD: &str = "XMeld";
+const VERSION: &str = "25.11a";
+
+/// Config keys this adapter reads, with defaults.
+pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
+    ("aktenplan.meldewesen", "12.20.10", "file-plan code (Aktenplan-Kennzeichen) of the registration file"),
+    ("aktenbetreff.meldewesen", "Meldeakte", "subject prefix of the registration file; the citizen's name is appended"),
+    ("aufbewahrung.wegzug.jahre", "5", "years after the end of the move-out year that a move-out record is kept (BMG §13, §14)"),
+];
+
+fn setting(config: &dyn Config, key: &str) -> String {
+    config.get(key).unwrap_or_else(|| {
+        CONFIG_KEYS.iter().find(|(k, _, _)| *k == key).map(|(_, d, _)| (*d).to_owned()).unwrap_or_default()
+    })
+}
+
+impl Adapter for XmeldAdapter {
+    fn describe() -> AdapterInfo {
+        AdapterInfo {
+            name: "xmeld".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            handles: vec![MessageKind { standard: STANDARD.into(), version: VERSION.into(), message_type: "0201".into() }],
+            config_keys: CONFIG_KEYS
+                .iter()
+                .map(|(name, default, what)| ConfigKey {
+                    name: (*name).into(),
+                    description: format!("{what} (default `{default}`)"),
+                    required: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn map(info: &MessageInfo, xml: &str, config: &dyn Config) -> Result<Vec<EfileRecord>, MappingError> {
+        let doc = Document::parse(xml)?;
+        let root = doc.root();
+        match (info.standard.as_str(), info.version.as_str(), info.message_type.as_str()) {
+            (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
+            _ => Err(MappingError {
+                code: ErrorCode::UnsupportedMessage,
+                message: format!("message type {} {} {} is not handled", info.standard, info.version, info.message_type),
+                xml_path: root.xml_path(),
+            }),
+        }
+    }
+}
+
+efile_bridge_sdk::export_adapter!(XmeldAdapter);
+
+/// A person as the message names them.
+struct Person {
+    family_name: String,
+    given_names: String,
+    birth_date: Option<String>,
+    birth_place: Option<String>,
+    id_nr: Option<String>,
+}
+
+impl Person {
+    fn citizen(&self) -> CitizenRef {
+        let mut identifiers = Vec::new();
+        if let Some(id) = &self.id_nr {
+            identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.clone() });
+        }
+        identifiers.push(Identifier {
+            kind: IdentifierKind::Fingerprint,
+            value: fingerprint(&self.family_name, &self.given_names, self.birth_date.as_deref(), self.birth_place.as_deref()),
+        });
+        let display_name = if self.given_names.is_empty() {
+            self.family_name.clone()
+        } else {
+            format!("{}, {}", self.family_name, self.given_names)
+        };
+        CitizenRef {
+            identifiers,
+            display_name,
+            family_name: self.family_name.clone(),
+            given_names: self.given_names.clone(),
+            birth_date: self.birth_date.clone(),
+        }
+    }
+}
+
+/// Reads name, birth and idNr of a `zuzugsperson`, falling back to `identifikation.betroffener`.
+fn person(betroffener: Element<'_, '_>) -> Result<Person, MappingError> {
+    let z = betroffener.require("zuzugsperson")?;
+    let ident = betroffener.find("identifikation.betroffener");
+    let family_name = z
+        .text_at("NAMENATUERLICHEPERSON/familienname.unstrukturiert/nachname/name")
+        .or_else(|| ident.and_then(|i| i.text_at("name/familienname.unstrukturiert/nachname/name")))
+        .ok_or_else(|| z.missing("NAMENATUERLICHEPERSON/familienname.unstrukturiert/nachname/name"))?;
+    // `nichtVorhanden` (no given names) is legal and leaves the field empty.
+    let given_names = z
+        .text_at("NAMENATUERLICHEPERSON/vornamen/vornamen/name")
+        .or_else(|| ident.and_then(|i| i.text_at("name/vornamen/vornamen/name")))
+        .unwrap_or("");
+    let geburt = z.find("GEBURT").or_else(|| ident.and_then(|i| i.find("geburt")));
+    let birth_date = geburt.and_then(|g| g.find("geburtsdatum")).and_then(partial_date);
+    let birth_place = geburt.and_then(|g| g.text_at("geburtsort")).map(str::to_owned);
+    let id_nr = match z.find("idNr") {
+        Some(e) if e.text().len() == 11 && e.text().bytes().all(|b| b.is_ascii_digit()) => Some(e.text().to_owned()),
+        Some(e) => return Err(e.invalid("idNr must be eleven digits")),
+        None => None,
+    };
+    Ok(Person { family_name: family_name.to_owned(), given_names: given_names.to_owned(), birth_date, birth_place, id_nr })
+}
+
+/// Where the person moved to, as far as the message says.
+struct NewHome {
+    ags: Option<String>,
+    place: String,
+    moved_in: Option<String>,
+}
+
+fn inland<'d, 'a>(anschrift: Element<'d, 'a>) -> Option<Element<'d, 'a>> {
+    anschrift.find("anschrift.inland/anschrift.inland")
+}
+
+fn new_home(betroffener: Element<'_, '_>) -> NewHome {
+    let autor = betroffener.find("identifikation.betroffener/wohnung.autor/anschrift");
+    let ags = autor.and_then(inland).and_then(|a| a.text_at("gemeindeschluessel/code")).map(str::to_owned);
+    let mut place = autor.and_then(inland).and_then(|a| a.text_at("wohnort")).map(str::to_owned);
+    let mut moved_in = None;
+    // The dwelling moved into: the WOHNUNG in the new municipality, else one not moved out of.
+    let wohnungen: Vec<_> = betroffener.find("zuzugsperson").into_iter().flat_map(|z| z.children_named("WOHNUNG")).collect();
+    let chosen = wohnungen
+        .iter()
+        .find(|w| ags.is_some() && w.find("anschrift").and_then(inland).and_then(|a| a.text_at("gemeindeschluessel/code")) == ags.as_deref())
+        .or_else(|| wohnungen.iter().find(|w| w.find("datumDesAuszugs").is_none()));
+    if let Some(w) = chosen {
+        moved_in = w.find("datumDesBeziehens").and_then(partial_date);
+        if place.is_none() {
+            place = w.find("anschrift").and_then(|a| {
+                if let Some(i) = inland(a) {
+                    i.text_at("wohnort").map(str::to_owned)
+                } else if let Some(s) = a.text_at("anschrift.ausland/staat/code") {
+                    Some(format!("Ausland (Staat {s})"))
+                } else {
+                    a.find("anschrift.unbekannt").map(|_| "unbekannt".to_owned())
+                }
+            });
+        }
+    }
+    NewHome { ags, place: place.unwrap_or_else(|| "unbekannt".to_owned()), moved_in }
+}
+
+fn rueckmeldung_inland(info: &MessageInfo, root: Element<'_, '_>, config: &dyn Config) -> Result<Vec<EfileRecord>, MappingError> {
+    let file_plan_code = setting(config, "aktenplan.meldewesen");
+    let subject_prefix = setting(config, "aktenbetreff.meldewesen");
+    let years: i32 = setting(config, "aufbewahrung.wegzug.jahre").parse().map_err(|_| MappingError {
+        code: ErrorCode::Config,
+        message: "aufbewahrung.wegzug.jahre must be a whole number".into(),
+        xml_path: "/".into(),
+    })?;
+    let mut records = Vec::new();
+    let verbaende: Vec<_> = root.children_named("umzugsverband").collect();
+    if verbaende.is_empty() {
+        return Err(root.missing("umzugsverband"));
+    }
+    for (v, verband) in verbaende.iter().enumerate() {
+        let betroffene: Vec<_> = verband.children_named("betroffener").collect();
+        if betroffene.is_empty() {
+            return Err(verband.missing("betroffener"));
+        }
+        for (p, b) in betroffene.iter().enumerate() {
+            let person = person(*b)?;
+            let home = new_home(*b);
+            let zeichen = b.require_text("identifikation.ereignis/ereignis.zeichen")?;
+            let sperre = b.find("zuzugsperson/AUSKUNFTSSPERRE");
+            let event_date = home.moved_in.clone();
+            let deadline = event_date
+                .as_deref()
+                .or(info.created_at.get(..10))
+                .and_then(Date::parse)
+                .map(|d| d.end_of_year_plus(years).to_iso());
+            let mut metadata = vec![
+                ("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type)),
+                ("ereignis.zeichen".to_owned(), zeichen.to_owned()),
+                ("umzugsverband".to_owned(), (v + 1).to_string()),
+                ("person".to_owned(), (p + 1).to_string()),
+                ("zuzug.wohnort".to_owned(), home.place.clone()),
+            ];
+            if let Some(ags) = &home.ags {
+                metadata.push(("zuzug.gemeindeschluessel".to_owned(), ags.clone()));
+            }
+            if let Some(d) = &event_date {
+                metadata.push(("zuzug.datum".to_owned(), d.clone()));
+            }
+            if let Some(s) = sperre {
+                if let Some(code) = s.text_at("grund/code") {
+                    metadata.push(("auskunftssperre.grund".to_owned(), code.to_owned()));
+                }
+                if let Some(frist) = s.text_at("frist") {
+                    metadata.push(("auskunftssperre.frist".to_owned(), frist.to_owned()));
+                }
+            }
+            let citizen = person.citizen();
+            records.push(EfileRecord {
+                file_subject: format!("{subject_prefix} {}", citizen.display_name),
+                citizen,
+                file_plan_code: file_plan_code.clone(),
+                case_type: "wegzug".into(),
+                case_ref: Some(zeichen.to_owned()),
+                document_type: DocumentType::Abmeldung,
+                title: format!("Wegzug nach {} (Rückmeldung Inland)", home.place),
+                event_date,
+                retention: Retention {
+                    deadline,
+                    rule: format!("BMG §13(1), §14(1): {years} Jahre nach Ende des Jahres des Wegzugs"),
+                },
+                confidentiality: if sperre.is_some() { Confidentiality::High } else { Confidentiality::Normal },
+                metadata,
+                attachments: Vec::new(),
+            });
+        }
+    }
+    Ok(records)
+}

@@ -1,0 +1,257 @@
+//! The operator configuration (`efile-bridge.toml`).
+//!
+//! Separate from what an adapter declares about itself: the operator decides which tenant
+//! runs which adapter, with which configuration and limits. Unknown keys are errors, so a typo
+//! never silently falls back to a default. Relative paths are resolved against the directory
+//! of the config file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole operator configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the journal, store and caches live. Default `efile-data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// HTTP listen address. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The drop folder; files in its `inbox/` are ingested. Default `DATA_DIR/drop`.
+    #[serde(default)]
+    pub drop_folder: Option<PathBuf>,
+    /// Message processing workers. Default: number of CPUs.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Intake limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Sandbox limits applied to every adapter call.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    /// Adapter components available to tenants.
+    #[serde(default, rename = "adapter")]
+    pub adapters: Vec<AdapterConfig>,
+    /// Tenants (municipalities).
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("efile-data")
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// Intake limits (see `efile-bridge-intake`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest body in bytes. Default 16 MiB.
+    pub max_body_bytes: usize,
+    /// Deepest nesting. Default 64.
+    pub max_depth: usize,
+    /// Most elements. Default 200 000.
+    pub max_elements: usize,
+    /// Most attributes per element. Default 32.
+    pub max_attributes: usize,
+    /// Longest attribute value. Default 4096.
+    pub max_attribute_len: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = efile_bridge_intake::Limits::default();
+        Self {
+            max_body_bytes: d.max_bytes,
+            max_depth: d.max_depth,
+            max_elements: d.max_elements,
+            max_attributes: d.max_attributes,
+            max_attribute_len: d.max_attribute_len,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// As intake limits.
+    pub fn to_limits(&self) -> efile_bridge_intake::Limits {
+        efile_bridge_intake::Limits {
+            max_bytes: self.max_body_bytes,
+            max_depth: self.max_depth,
+            max_elements: self.max_elements,
+            max_attributes: self.max_attributes,
+            max_attribute_len: self.max_attribute_len,
+        }
+    }
+}
+
+/// Sandbox limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Time budget for one adapter call in milliseconds. Default 1000.
+    pub cpu_budget_ms: u64,
+    /// Memory limit for one adapter instance in MiB. Default 64.
+    pub max_memory_mib: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let d = efile_bridge_runtime::SandboxLimits::default();
+        Self { cpu_budget_ms: d.cpu_budget.as_millis() as u64, max_memory_mib: d.max_memory_bytes / (1024 * 1024) }
+    }
+}
+
+impl SandboxConfig {
+    /// As runtime limits.
+    pub fn to_limits(&self) -> efile_bridge_runtime::SandboxLimits {
+        efile_bridge_runtime::SandboxLimits {
+            cpu_budget: std::time::Duration::from_millis(self.cpu_budget_ms),
+            max_memory_bytes: self.max_memory_mib * 1024 * 1024,
+        }
+    }
+}
+
+/// An adapter component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterConfig {
+    /// The name tenants refer to; must equal the name the component reports.
+    pub name: String,
+    /// Path to the component (`.wasm`).
+    pub component: PathBuf,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Amtlicher Gemeindeschlüssel, eight digits.
+    pub ags: String,
+    /// Name of the municipality.
+    pub name: String,
+    /// Names of the adapters this tenant runs; the first that handles a message kind wins.
+    pub adapters: Vec<String>,
+    /// Configuration the tenant's adapters can read (`config-get`).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// A config problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML error or unknown key.
+    #[error("config {path}: {message}")]
+    Parse {
+        /// Path.
+        path: PathBuf,
+        /// What toml said.
+        message: String,
+    },
+    /// A semantic error.
+    #[error("config {path}: {message}")]
+    Invalid {
+        /// Path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths become relative to its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut cfg: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.rebase(base);
+        cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        Ok(cfg)
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(d) = &mut self.drop_folder {
+            fix(d);
+        }
+        for a in &mut self.adapters {
+            fix(&mut a.component);
+        }
+    }
+
+    /// Checks what serde cannot: AGS format, unique names, references.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.adapters {
+            if !seen.insert(a.name.as_str()) {
+                return Err(format!("adapter `{}` is defined twice", a.name));
+            }
+        }
+        let mut tenants = std::collections::HashSet::new();
+        for t in &self.tenants {
+            if t.ags.len() != 8 || !t.ags.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("tenant `{}`: ags `{}` is not eight digits", t.name, t.ags));
+            }
+            if !tenants.insert(t.ags.as_str()) {
+                return Err(format!("tenant ags `{}` is defined twice", t.ags));
+            }
+            for a in &t.adapters {
+                if !seen.contains(a.as_str()) {
+                    return Err(format!("tenant `{}` uses adapter `{a}`, which is not defined", t.ags));
+                }
+            }
+        }
+        if self.sandbox.cpu_budget_ms == 0 {
+            return Err("sandbox.cpu_budget_ms must be greater than 0".into());
+        }
+        Ok(())
+    }
+
+    /// The drop folder, defaulting to `DATA_DIR/drop`.
+    pub fn drop_folder(&self) -> PathBuf {
+        self.drop_folder.clone().unwrap_or_else(|| self.data_dir.join("drop"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = toml::from_str::<Config>("data_dirr = 'x'").expect_err("typo");
+        assert!(e.to_string().contains("data_dirr"), "{e}");
+    }
+
+    #[test]
+    fn bad_ags_and_dangling_adapter_are_named() {
+        let cfg: Config = toml::from_str(
+            "[[adapter]]\nname='xmeld'\ncomponent='a.wasm'\n[[tenant]]\nags='0916200'\nname='M'\nadapters=['xmeld']",
+        )
+        .expect("parses");
+        assert!(cfg.validate().expect_err("bad ags").contains("`0916200`"));
+        let cfg: Config = toml::from_str("[[tenant]]\nags='09162000'\nname='M'\nadapters=['nope']").expect("parses");
+        assert!(cfg.validate().expect_err("dangling").contains("`nope`"));
+    }
+}
