@@ -1,1 +1,226 @@
-fn main() {}
+//! `efile-bridge`: the command line of the host.
+//!
+//! | command | what it does |
+//! |---|---|
+//! | `serve` | HTTP API and drop folder on the configured data directory |
+//! | `ingest PATH...` | runs files or folders of messages through the pipeline in-process |
+//! | `plugin build DIR` / `plugin test DIR` | adapter author tooling (see `efile-bridge-devkit`) |
+//! | `files list` / `files show` | a tenant's citizens and one citizen's e-file |
+//! | `check` | validates config, adapters and storage without processing anything |
+//! | `verify` | recomputes the journal hash chain and payload digests |
+//!
+//! Every command reads the operator config (`--config`, default `efile-bridge.toml`); its
+//! relative paths are relative to the config file. Logs go to stderr, filtered by
+//! `EFILE_BRIDGE_LOG` (default `info`). Exit codes: 0 ok, 1 a message or fixture failed,
+//! 2 the command could not run (bad config, unreadable file, ...).
+
+mod files;
+mod ingest;
+mod plugin;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use efile_bridge_pipeline::{Config, Pipeline};
+
+#[derive(Parser)]
+#[command(name = "efile-bridge", version, about = "XÖV messages into revision-safe citizen e-files")]
+struct Cli {
+    /// Operator config file.
+    #[arg(long, global = true, env = "EFILE_BRIDGE_CONFIG", default_value = "efile-bridge.toml")]
+    config: PathBuf,
+    /// Overrides `data_dir` from the config.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the HTTP API and watches the drop folder until Ctrl-C or SIGTERM.
+    Serve {
+        /// Overrides `listen` from the config.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Submits message files (or every `.xml` in folders) and waits until they are processed.
+    Ingest {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Adapter author tooling.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Inspects citizens' e-files.
+    #[command(subcommand)]
+    Files(files::FilesCommand),
+    /// Validates the config, loads every adapter and opens the storage; processes nothing.
+    Check,
+    /// Recomputes the journal hash chain and checks every payload against its digest.
+    Verify,
+}
+
+/// A failure that has already been reported; the process exits with 1.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failures reported above")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EFILE_BRIDGE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(&cli.config)?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve { listen } => {
+            let mut config = load_config(&cli)?;
+            if let Some(addr) = listen {
+                config.listen = *addr;
+            }
+            tokio_runtime()?.block_on(serve(config))
+        }
+        Command::Ingest { paths, quiet } => {
+            let config = load_config(&cli)?;
+            tokio_runtime()?.block_on(ingest::run(config, paths, *quiet))
+        }
+        Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Files(cmd) => files::run(&load_config(&cli)?, cmd),
+        Command::Check => check(&load_config(&cli)?),
+        Command::Verify => {
+            let config = load_config(&cli)?;
+            let store = efile_bridge_store::SqliteStore::open(&config.data_dir)
+                .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+            let started = std::time::Instant::now();
+            match efile_bridge_store::Storage::verify(&store) {
+                Ok(entries) => {
+                    println!("journal ok: {entries} entries verified in {:.2?}", started.elapsed());
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("journal verification failed: {e}");
+                    Err(Reported.into())
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let drop_folder = config.drop_folder();
+    let data_dir = config.data_dir.clone();
+    let pipeline = Arc::new(Pipeline::start(config)?);
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!(listen = %bound, data_dir = %data_dir.display(), drop_folder = %drop_folder.display(), "efile-bridge serving");
+    let watcher = tokio::spawn(efile_bridge_server::drop_folder::run(
+        pipeline.clone(),
+        drop_folder,
+        std::time::Duration::from_millis(500),
+    ));
+    efile_bridge_server::http::serve(pipeline, listener, shutdown_signal()).await;
+    watcher.abort();
+    tracing::info!("efile-bridge stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn check(config: &Config) -> anyhow::Result<()> {
+    let runtime = efile_bridge_runtime::Runtime::new(efile_bridge_runtime::RuntimeConfig {
+        cache_dir: Some(config.data_dir.join("cache")),
+        ..Default::default()
+    })?;
+    println!("config ok: {} tenant(s), {} adapter(s)", config.tenants.len(), config.adapters.len());
+    let mut failed = false;
+    for a in &config.adapters {
+        let loaded = std::fs::read(&a.component)
+            .map_err(|e| format!("cannot read {}: {e}", a.component.display()))
+            .and_then(|bytes| runtime.load(&bytes).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(adapter) if adapter.info().name == a.name => {
+                let info = adapter.info();
+                println!("adapter `{}` {} ok: {} message type(s)", info.name, info.version, info.handles.len());
+            }
+            Ok(adapter) => {
+                failed = true;
+                eprintln!("adapter `{}`: the component calls itself `{}`", a.name, adapter.info().name);
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("adapter `{}`: {e}", a.name);
+            }
+        }
+    }
+    let store = efile_bridge_store::SqliteStore::open(&config.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    if efile_bridge_store::Storage::healthy(&store) {
+        println!("storage ok: {}", config.data_dir.display());
+    } else {
+        failed = true;
+        eprintln!("storage in {} is not writable", config.data_dir.display());
+    }
+    if failed { Err(Reported.into()) } else { Ok(()) }
+}

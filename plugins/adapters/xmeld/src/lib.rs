@@ -161,6 +161,50 @@ fn new_home(betroffener: Element<'_, '_>) -> NewHome {
     NewHome { ags, place: place.unwrap_or_else(|| "unbekannt".to_owned()), moved_in }
 }
 
+/// One line for an address of any kind 0201 can carry: inland, foreign (state only, or
+/// withheld), unknown.
+fn address_line(anschrift: Element<'_, '_>) -> String {
+    if let Some(i) = inland(anschrift) {
+        let place = i.text_at("wohnort").unwrap_or("?");
+        return match i.text_at("gemeindeschluessel/code") {
+            Some(ags) => format!("inland: {place} ({ags})"),
+            None => format!("inland: {place}"),
+        };
+    }
+    if let Some(a) = anschrift.find("anschrift.ausland") {
+        return match a.text_at("staat/code") {
+            Some(code) => format!("ausland: Staat {code}"),
+            None => "ausland: zu Recht nicht übermittelt".to_owned(),
+        };
+    }
+    if let Some(u) = anschrift.find("anschrift.unbekannt") {
+        return match u.text_at("sachverhalt/code") {
+            Some(code) => format!("unbekannt (Sachverhalt {code})"),
+            None => "unbekannt".to_owned(),
+        };
+    }
+    "nicht angegeben".to_owned()
+}
+
+/// Every dwelling the message lists for the person, with its dates, as metadata lines.
+fn dwellings(betroffener: Element<'_, '_>) -> Vec<(String, String)> {
+    let Some(z) = betroffener.find("zuzugsperson") else { return Vec::new() };
+    z.children_named("WOHNUNG")
+        .enumerate()
+        .map(|(n, w)| {
+            let mut line = w.find("anschrift").map_or_else(|| "nicht angegeben".to_owned(), address_line);
+            let date = |name: &str| w.find(name).map(|d| partial_date(d).unwrap_or_else(|| "unbekannt".to_owned()));
+            if let Some(d) = date("datumDesBeziehens") {
+                line.push_str(&format!("; bezogen {d}"));
+            }
+            if let Some(d) = date("datumDesAuszugs") {
+                line.push_str(&format!("; ausgezogen {d}"));
+            }
+            (format!("wohnung.{}", n + 1), line)
+        })
+        .collect()
+}
+
 fn rueckmeldung_inland(info: &MessageInfo, root: Element<'_, '_>, config: &dyn Config) -> Result<Vec<EfileRecord>, MappingError> {
     let file_plan_code = setting(config, "aktenplan.meldewesen");
     let subject_prefix = setting(config, "aktenbetreff.meldewesen");
@@ -203,6 +247,7 @@ fn rueckmeldung_inland(info: &MessageInfo, root: Element<'_, '_>, config: &dyn C
             if let Some(d) = &event_date {
                 metadata.push(("zuzug.datum".to_owned(), d.clone()));
             }
+            metadata.extend(dwellings(*b));
             if let Some(s) = sperre {
                 if let Some(code) = s.text_at("grund/code") {
                     metadata.push(("auskunftssperre.grund".to_owned(), code.to_owned()));
