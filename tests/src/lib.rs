@@ -1,1 +1,82 @@
-//! test support
+//! Shared support for the end-to-end tests and benchmarks.
+//!
+//! Adapters are always built from source here (never a committed `.wasm`), once per test
+//! binary, into `target/adapters`, the same folder `efile-bridge plugin build` uses, so a
+//! developer's earlier build is reused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use efile_bridge_pipeline::config::{AdapterConfig, TenantConfig};
+use efile_bridge_pipeline::Config;
+use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Builds an adapter crate (path relative to the workspace root) once per process.
+pub fn adapter_wasm(crate_dir: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.get(crate_dir) {
+        return p.clone();
+    }
+    let wasm = efile_bridge_devkit::build(&root().join(crate_dir), &root().join("target/adapters"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    built.insert(crate_dir.to_owned(), wasm.clone());
+    wasm
+}
+
+/// The XMeld adapter component.
+pub fn xmeld_wasm() -> PathBuf {
+    adapter_wasm("plugins/adapters/xmeld")
+}
+
+/// The misbehaving probe adapter component.
+pub fn probe_wasm() -> PathBuf {
+    adapter_wasm("tests/adapters/probe")
+}
+
+/// A runtime without an on-disk cache plus the adapter loaded into it.
+pub fn load(wasm: &Path) -> (Runtime, Arc<LoadedAdapter>) {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap_or_else(|e| panic!("runtime: {e}"));
+    let bytes = std::fs::read(wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+    let adapter = runtime.load(&bytes).unwrap_or_else(|e| panic!("load: {e}"));
+    (runtime, adapter)
+}
+
+/// Fixture folder of the XMeld adapter.
+pub fn xmeld_fixtures() -> PathBuf {
+    root().join("plugins/adapters/xmeld/tests/fixtures")
+}
+
+/// A fixture's input.
+pub fn fixture(case: &str) -> Vec<u8> {
+    let path = xmeld_fixtures().join(case).join("input.xml");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// München (reader of the fixtures) and Frankfurt (their author), both with the XMeld adapter.
+pub fn config(data_dir: &Path) -> Config {
+    let mut config: Config = toml_config("");
+    config.data_dir = data_dir.to_owned();
+    config.drop_folder = Some(data_dir.join("drop"));
+    config.adapters.push(AdapterConfig { name: "xmeld".into(), component: xmeld_wasm() });
+    for (ags, name) in [("09162000", "München"), ("06412000", "Frankfurt am Main")] {
+        config.tenants.push(TenantConfig {
+            ags: ags.into(),
+            name: name.into(),
+            adapters: vec!["xmeld".into()],
+            config: BTreeMap::new(),
+        });
+    }
+    config
+}
+
+/// A config from TOML text (defaults for everything not given).
+pub fn toml_config(text: &str) -> Config {
+    Config::parse(text).unwrap_or_else(|e| panic!("config: {e}"))
+}

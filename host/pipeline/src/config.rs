@@ -185,6 +185,13 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Parses and validates config text; paths stay as written.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     fn rebase(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
