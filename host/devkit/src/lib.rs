@@ -54,6 +54,9 @@ pub fn build(dir: &Path, target_dir: &Path) -> Result<PathBuf, DevkitError> {
         // invalidating the host's own build.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+        // One codegen unit with LTO: the adapter runs once per message, for years.
+        .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| fail(format!("cannot run cargo: {e}")))?;

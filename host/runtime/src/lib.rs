@@ -160,6 +160,10 @@ impl std::fmt::Debug for LoadedAdapter {
     }
 }
 
+/// Bytes of each linear memory kept resident between instances (a mapping of a 30 KB
+/// message touches well under this).
+const KEEP_RESIDENT: usize = 4 * 1024 * 1024;
+
 /// Per-store state: what one adapter call can see.
 pub struct SandboxState {
     wasi: WasiCtx,
@@ -248,7 +252,12 @@ impl Runtime {
             .max_tables_per_component(8)
             .max_core_instances_per_component(16)
             // Keep a few slots warm so their pages need not be faulted in again.
-            .max_unused_warm_slots(config.max_instances / 4);
+            .max_unused_warm_slots(config.max_instances / 4)
+            // A fresh instance per message would otherwise page-fault its whole heap in again
+            // on every call; resetting the first pages with memset keeps them resident.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 * 1024)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
