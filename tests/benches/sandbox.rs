@@ -40,8 +40,12 @@ fn main() {
     let limits = SandboxLimits::default();
     let config: Arc<BTreeMap<String, String>> = Arc::new(BTreeMap::new());
 
-    println!("{:<32} {:>8} {:>12} {:>12} {:>8} {:>12}", "fixture", "bytes", "native µs", "sandbox µs", "ratio", "overhead µs");
-    for case in ["anmeldung-0201-single-person", "anmeldung-0201-family-of-three", "anmeldung-0201-large-umzugsverband"] {
+    println!(
+        "{:<32} {:>8} {:>12} {:>12} {:>8} {:>12}",
+        "fixture", "bytes", "native µs", "sandbox µs", "ratio", "overhead µs"
+    );
+    for case in ["anmeldung-0201-single-person", "anmeldung-0201-family-of-three", "anmeldung-0201-large-umzugsverband"]
+    {
         let xml = String::from_utf8(efile_bridge_tests::fixture(case)).expect("utf-8");
         let info = message_info(xml.as_bytes()).expect("info");
         // Calibrate iterations so one round takes about `budget`.
@@ -55,7 +59,9 @@ fn main() {
             black_box(XmeldAdapter::map(black_box(&info), black_box(&xml), &*config).expect("native"));
         });
         let sandbox = measure(rounds, iters, || {
-            black_box(runtime.map(&adapter, config.clone(), &limits, black_box(&info), black_box(&xml)).expect("sandbox"));
+            black_box(
+                runtime.map(&adapter, config.clone(), &limits, black_box(&info), black_box(&xml)).expect("sandbox"),
+            );
         });
         println!(
             "{:<32} {:>8} {:>12.1} {:>12.1} {:>7.2}x {:>12.1}",

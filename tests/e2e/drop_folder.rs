@@ -26,7 +26,11 @@ async fn files_are_taken_atomically_and_sorted_into_done_and_failed() {
     // Left in processing/ by a crash mid-batch: picked up again.
     let crashed = with_uuid(&fixture("anmeldung-0201-single-person"), "5f0e8a3e-8f1b-4c7e-9a0d-2b1c3d4e5f60");
     std::fs::write(drop.join(PROCESSING).join("crashed.xml"), &crashed).expect("write");
-    let watcher = tokio::spawn(efile_bridge_server::drop_folder::run(host.pipeline.clone(), drop.clone(), Duration::from_millis(20)));
+    let watcher = tokio::spawn(efile_bridge_server::drop_folder::run(
+        host.pipeline.clone(),
+        drop.clone(),
+        Duration::from_millis(20),
+    ));
 
     // A half-written file under a temporary name is left alone until it is renamed.
     let family = fixture("anmeldung-0201-family-of-three");

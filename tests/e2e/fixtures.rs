@@ -61,9 +61,11 @@ fn a_changed_fixture_is_reported_not_blessed() {
     let case = tmp.path().join("tests/fixtures/one");
     std::fs::create_dir_all(&case).expect("mkdir");
     std::fs::write(case.join("input.xml"), efile_bridge_tests::fixture("anmeldung-0201-single-person")).expect("write");
-    let expected = std::fs::read_to_string(efile_bridge_tests::xmeld_fixtures().join("anmeldung-0201-single-person/expected.json"))
-        .expect("expected")
-        .replace("12.20.10", "99.99.99");
+    let expected = std::fs::read_to_string(
+        efile_bridge_tests::xmeld_fixtures().join("anmeldung-0201-single-person/expected.json"),
+    )
+    .expect("expected")
+    .replace("12.20.10", "99.99.99");
     std::fs::write(case.join("expected.json"), expected).expect("write");
     let (runtime, adapter) = efile_bridge_tests::load(&efile_bridge_tests::xmeld_wasm());
     let results = efile_bridge_devkit::run_fixtures(&runtime, &adapter, tmp.path(), false).expect("run");

@@ -92,7 +92,8 @@ async fn every_refusal_is_clear_and_stores_nothing() {
     .await;
     let good = fixture("anmeldung-0201-single-person");
     let kosit = std::fs::read(
-        efile_bridge_tests::root().join("schemas/xmeld-25.11a/samples/kosit-testsuite/FachspezifischBehoerdenauskunft011a-1330.xml"),
+        efile_bridge_tests::root()
+            .join("schemas/xmeld-25.11a/samples/kosit-testsuite/FachspezifischBehoerdenauskunft011a-1330.xml"),
     )
     .expect("kosit sample");
     let mut doctype = b"<?xml version=\"1.0\"?>\n<!DOCTYPE x [<!ENTITY a \"aaaa\">]>\n".to_vec();

@@ -53,7 +53,8 @@ async fn verify_names_a_changed_payload_and_a_changed_journal_entry() {
     let refused = c.execute("UPDATE journal SET meta = 'x' WHERE idx = 1", []);
     assert!(refused.is_err(), "journal update was allowed");
     // Someone with file access changes a stored payload...
-    c.execute("UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandl', 'Brandt') AS BLOB)", []).expect("tamper");
+    c.execute("UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandl', 'Brandt') AS BLOB)", [])
+        .expect("tamper");
     let err = SqliteStore::open(dir.path()).expect("open").verify().expect_err("tampered payload");
     assert!(err.to_string().contains("payload"), "{err}");
     // ...or, dropping the trigger, a journal entry.

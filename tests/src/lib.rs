@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use efile_bridge_pipeline::config::{AdapterConfig, TenantConfig};
 use efile_bridge_pipeline::Config;
+use efile_bridge_pipeline::config::{AdapterConfig, TenantConfig};
 use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig};
 
 /// The workspace root.

@@ -53,7 +53,9 @@ pub(crate) fn run(config: &Config, cmd: &FilesCommand) -> anyhow::Result<()> {
         }
         FilesCommand::Show { tenant, citizen, json } => {
             let Some(file) = store.citizen_file(tenant, citizen)? else {
-                anyhow::bail!("tenant {tenant} has no citizen `{citizen}` (see `efile-bridge files list --tenant {tenant}`)");
+                anyhow::bail!(
+                    "tenant {tenant} has no citizen `{citizen}` (see `efile-bridge files list --tenant {tenant}`)"
+                );
             };
             if *json {
                 println!("{}", serde_json::to_string_pretty(&file)?);
@@ -76,7 +78,8 @@ fn render(c: &CitizenFile) -> String {
         for case in &f.cases {
             let _ = writeln!(s, "    case {} ({})", case.case_id, case.case_type);
             for d in &case.documents {
-                let _ = writeln!(s, "      document {} v{}: {} ({})", d.document_id, d.version, d.title, d.document_type);
+                let _ =
+                    writeln!(s, "      document {} v{}: {} ({})", d.document_id, d.version, d.title, d.document_type);
                 let _ = writeln!(
                     s,
                     "        event {}  confidentiality {}  keep until {} ({})",

@@ -152,8 +152,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let drop_folder = config.drop_folder();
     let data_dir = config.data_dir.clone();
     let pipeline = Arc::new(Pipeline::start(config)?);
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr().unwrap_or(listen);
     tracing::info!(listen = %bound, data_dir = %data_dir.display(), drop_folder = %drop_folder.display(), "efile-bridge serving");
     let watcher = tokio::spawn(efile_bridge_server::drop_folder::run(

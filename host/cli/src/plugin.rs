@@ -37,7 +37,14 @@ pub(crate) fn run(cmd: &PluginCommand) -> anyhow::Result<()> {
             let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
             let adapter = runtime.load(&bytes).with_context(|| format!("{} is not a valid adapter", wasm.display()))?;
             let info = adapter.info();
-            println!("{} {} -> {} ({} bytes, sha256 {})", info.name, info.version, wasm.display(), bytes.len(), adapter.content_hash());
+            println!(
+                "{} {} -> {} ({} bytes, sha256 {})",
+                info.name,
+                info.version,
+                wasm.display(),
+                bytes.len(),
+                adapter.content_hash()
+            );
             Ok(())
         }
         PluginCommand::Test { dir, target_dir } => {

@@ -46,7 +46,14 @@ pub fn build(dir: &Path, target_dir: &Path) -> Result<PathBuf, DevkitError> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(target_dir)
@@ -61,13 +68,20 @@ pub fn build(dir: &Path, target_dir: &Path) -> Result<PathBuf, DevkitError> {
         .output()
         .map_err(|e| fail(format!("cannot run cargo: {e}")))?;
     if !output.status.success() {
-        return Err(fail(format!("cargo exited with {} (is the target installed? `rustup target add wasm32-wasip2`)", output.status)));
+        return Err(fail(format!(
+            "cargo exited with {} (is the target installed? `rustup target add wasm32-wasip2`)",
+            output.status
+        )));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut wasm = None;
     for line in stdout.lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if msg["reason"] != "compiler-artifact" || msg["manifest_path"].as_str() != manifest.canonicalize().ok().as_deref().and_then(Path::to_str) {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact"
+            || msg["manifest_path"].as_str() != manifest.canonicalize().ok().as_deref().and_then(Path::to_str)
+        {
             continue;
         }
         if let Some(files) = msg["filenames"].as_array() {
@@ -138,8 +152,10 @@ pub fn fixture_config(case_dir: &Path) -> Result<BTreeMap<String, String>, Devki
 /// The case folders under `DIR/tests/fixtures`, sorted.
 pub fn fixture_cases(dir: &Path) -> Result<Vec<PathBuf>, DevkitError> {
     let root = dir.join("tests/fixtures");
-    let entries = std::fs::read_dir(&root).map_err(|e| DevkitError::Fixture { path: root.clone(), reason: e.to_string() })?;
-    let mut cases: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("input.xml").is_file()).collect();
+    let entries =
+        std::fs::read_dir(&root).map_err(|e| DevkitError::Fixture { path: root.clone(), reason: e.to_string() })?;
+    let mut cases: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("input.xml").is_file()).collect();
     cases.sort();
     Ok(cases)
 }
@@ -152,7 +168,12 @@ pub fn render_records(records: &[EfileRecord]) -> String {
 }
 
 /// Runs every fixture of the adapter in `dir` through `adapter` in the sandbox.
-pub fn run_fixtures(runtime: &Runtime, adapter: &Arc<LoadedAdapter>, dir: &Path, bless: bool) -> Result<Vec<FixtureResult>, DevkitError> {
+pub fn run_fixtures(
+    runtime: &Runtime,
+    adapter: &Arc<LoadedAdapter>,
+    dir: &Path,
+    bless: bool,
+) -> Result<Vec<FixtureResult>, DevkitError> {
     let mut results = Vec::new();
     for case_dir in fixture_cases(dir)? {
         let case = case_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

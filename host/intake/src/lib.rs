@@ -63,11 +63,8 @@ pub struct KnownStandard {
 }
 
 /// The standards this build accepts.
-pub const KNOWN_STANDARDS: &[KnownStandard] = &[KnownStandard {
-    namespace: "http://www.osci.de/xmeld2511a",
-    standard: "XMeld",
-    version: "25.11a",
-}];
+pub const KNOWN_STANDARDS: &[KnownStandard] =
+    &[KnownStandard { namespace: "http://www.osci.de/xmeld2511a", standard: "XMeld", version: "25.11a" }];
 
 /// A party in the header (`leser` or `autor`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -304,15 +301,21 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Envelope, IntakeError> {
     if body.len() > limits.max_bytes {
         return Err(IntakeError::TooLarge { size: body.len(), limit: limits.max_bytes });
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| IntakeError::InvalidUtf8 { offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(body).map_err(|e| IntakeError::InvalidUtf8 { offset: e.valid_up_to() })?;
 
     let mut reader = NsReader::from_str(text);
     let config = reader.config_mut();
     config.check_end_names = true;
     config.check_comments = true;
 
-    let mut scan = Scan { path: Vec::with_capacity(16), elements: 0, root: None, root_closed: false, header: Header::default(), current: None };
+    let mut scan = Scan {
+        path: Vec::with_capacity(16),
+        elements: 0,
+        root: None,
+        root_closed: false,
+        header: Header::default(),
+        current: None,
+    };
     loop {
         let offset = reader.buffer_position();
         let (ns, event) = match reader.read_resolved_event() {
@@ -339,7 +342,8 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Envelope, IntakeError> {
             }
             Event::CData(c) => {
                 if let Some(field) = scan.current {
-                    let raw = std::str::from_utf8(&c).map_err(|_| IntakeError::InvalidUtf8 { offset: offset as usize })?;
+                    let raw =
+                        std::str::from_utf8(&c).map_err(|_| IntakeError::InvalidUtf8 { offset: offset as usize })?;
                     scan.header.slot(field).get_or_insert_with(String::new).push_str(raw);
                 }
             }
@@ -348,7 +352,9 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Envelope, IntakeError> {
                 let resolved = match r.resolve_char_ref() {
                     Ok(Some(c)) => Some(c),
                     Ok(None) => predefined(&name),
-                    Err(e) => return Err(IntakeError::NotWellFormed { offset, reason: e.to_string() }),
+                    Err(e) => {
+                        return Err(IntakeError::NotWellFormed { offset, reason: e.to_string() });
+                    }
                 };
                 let Some(c) = resolved else {
                     return Err(IntakeError::Entity { name, offset });
@@ -363,7 +369,10 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Envelope, IntakeError> {
         }
     }
     if let Some(open) = scan.path.last() {
-        return Err(IntakeError::NotWellFormed { offset: reader.buffer_position(), reason: format!("element `{open}` is not closed") });
+        return Err(IntakeError::NotWellFormed {
+            offset: reader.buffer_position(),
+            reason: format!("element `{open}` is not closed"),
+        });
     }
     let header = scan.header;
     let (root_name, namespace, standard_attr, version_attr) = scan.root.ok_or(IntakeError::Empty)?;
@@ -380,7 +389,13 @@ struct Scan {
 }
 
 impl Scan {
-    fn open(&mut self, ns: &ResolveResult<'_>, start: &BytesStart<'_>, limits: &Limits, offset: u64) -> Result<(), IntakeError> {
+    fn open(
+        &mut self,
+        ns: &ResolveResult<'_>,
+        start: &BytesStart<'_>,
+        limits: &Limits,
+        offset: u64,
+    ) -> Result<(), IntakeError> {
         if self.root_closed {
             return Err(IntakeError::NotWellFormed { offset, reason: "content after the root element".into() });
         }
@@ -441,7 +456,11 @@ fn check_attributes(start: &BytesStart<'_>, limits: &Limits, offset: u64) -> Res
             return Err(IntakeError::LimitExceeded { what: "attribute count", limit: limits.max_attributes, offset });
         }
         if attr.value.len() > limits.max_attribute_len {
-            return Err(IntakeError::LimitExceeded { what: "attribute length", limit: limits.max_attribute_len, offset });
+            return Err(IntakeError::LimitExceeded {
+                what: "attribute length",
+                limit: limits.max_attribute_len,
+                offset,
+            });
         }
         let value = attr.unescape_value().map_err(|e| match e {
             quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
@@ -469,18 +488,29 @@ fn envelope(
         return Err(IntakeError::UnknownStandard { root, namespace });
     };
     if let Some(found) = standard_attr.filter(|s| s != known.standard) {
-        return Err(IntakeError::StandardMismatch { attribute: "standard", found, expected: known.standard.into(), namespace });
+        return Err(IntakeError::StandardMismatch {
+            attribute: "standard",
+            found,
+            expected: known.standard.into(),
+            namespace,
+        });
     }
     match version_attr {
         Some(v) if v == known.version => {}
         Some(found) => {
-            return Err(IntakeError::StandardMismatch { attribute: "version", found, expected: known.version.into(), namespace });
+            return Err(IntakeError::StandardMismatch {
+                attribute: "version",
+                found,
+                expected: known.version.into(),
+                namespace,
+            });
         }
         None => return Err(IntakeError::MissingHeader { path: "@version" }),
     }
-    let uuid = header.uuid.map(|s| s.trim().to_ascii_lowercase()).ok_or(IntakeError::MissingHeader {
-        path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtenUUID",
-    })?;
+    let uuid = header
+        .uuid
+        .map(|s| s.trim().to_ascii_lowercase())
+        .ok_or(IntakeError::MissingHeader { path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtenUUID" })?;
     if !is_uuid(&uuid) {
         return Err(IntakeError::InvalidHeader {
             path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtenUUID",

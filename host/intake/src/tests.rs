@@ -42,7 +42,8 @@ fn extracts_the_envelope() {
 
 #[test]
 fn every_kosit_sample_parses() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/xmeld-25.11a/samples/kosit-testsuite");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/xmeld-25.11a/samples/kosit-testsuite");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("samples folder") {
         let path = entry.expect("entry").path();
@@ -111,7 +112,10 @@ fn enforces_each_limit() {
 fn refuses_unknown_namespace_and_wrong_version() {
     let xml = message("a.0201", "", "").replace("xmeld2511a", "xmeld2411");
     let e = err(xml.as_bytes(), &Limits::default());
-    assert!(matches!(&e, IntakeError::UnknownStandard { namespace, .. } if namespace == "http://www.osci.de/xmeld2411"), "{e}");
+    assert!(
+        matches!(&e, IntakeError::UnknownStandard { namespace, .. } if namespace == "http://www.osci.de/xmeld2411"),
+        "{e}"
+    );
     assert_eq!(e.class(), ErrorClass::Unacceptable);
     let xml = message("a.0201", "", "").replace("version=\"25.11a\"", "version=\"2.4.3\"");
     let e = err(xml.as_bytes(), &Limits::default());
@@ -120,7 +124,8 @@ fn refuses_unknown_namespace_and_wrong_version() {
 
 #[test]
 fn refuses_missing_or_inconsistent_header_fields() {
-    let xml = message("a.0201", "", "").replace("<nachrichtenUUID>6F1C2B3A-1111-4222-8333-944455556666</nachrichtenUUID>", "");
+    let xml = message("a.0201", "", "")
+        .replace("<nachrichtenUUID>6F1C2B3A-1111-4222-8333-944455556666</nachrichtenUUID>", "");
     assert!(matches!(err(xml.as_bytes(), &Limits::default()), IntakeError::MissingHeader { .. }));
     let xml = message("a.0201", "", "").replace("6F1C2B3A-1111-4222-8333-944455556666", "not-a-uuid");
     let e = err(xml.as_bytes(), &Limits::default());

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use efile_bridge_intake::{Envelope, IntakeError};
 use efile_bridge_model::{MessageInfo, MessageKind};
 use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig, SandboxLimits};
-use efile_bridge_store::{Accepted, AdapterRef, Direction, NewMessage, PendingMessage, Receipt, SqliteStore, Storage, StoreError};
+use efile_bridge_store::{
+    Accepted, AdapterRef, Direction, NewMessage, PendingMessage, Receipt, SqliteStore, Storage, StoreError,
+};
 use tokio::sync::{mpsc, watch};
 
 pub use config::{Config, ConfigError};
@@ -136,7 +138,11 @@ impl Pipeline {
         );
         let mut loaded: HashMap<&str, Arc<LoadedAdapter>> = HashMap::new();
         for a in &config.adapters {
-            let err = |reason: String| StartError::Adapter { name: a.name.clone(), path: a.component.display().to_string(), reason };
+            let err = |reason: String| StartError::Adapter {
+                name: a.name.clone(),
+                path: a.component.display().to_string(),
+                reason,
+            };
             let bytes = std::fs::read(&a.component).map_err(|e| err(format!("cannot read component: {e}")))?;
             let adapter = runtime.load(&bytes).map_err(|e| err(e.to_string()))?;
             if adapter.info().name != a.name {
@@ -148,7 +154,9 @@ impl Pipeline {
         for t in &config.tenants {
             let mut routes = HashMap::new();
             for name in &t.adapters {
-                let Some(adapter) = loaded.get(name.as_str()) else { continue };
+                let Some(adapter) = loaded.get(name.as_str()) else {
+                    continue;
+                };
                 for kind in &adapter.info().handles {
                     routes.entry(kind.clone()).or_insert_with(|| adapter.clone());
                 }
@@ -157,7 +165,8 @@ impl Pipeline {
         }
         let (processed, _) = watch::channel(0);
         let shared = Arc::new(Shared { store, runtime, tenants, sandbox: config.sandbox.to_limits(), processed });
-        let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+        let workers =
+            config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
         let (queue, rx) = mpsc::channel::<Job>(1024);
         tokio::spawn(dispatch(shared.clone(), rx, workers));
         let pipeline = Self { shared, limits: config.limits.to_limits(), queue, config };
@@ -222,9 +231,8 @@ impl Pipeline {
             body,
         };
         let store = self.shared.store.clone();
-        let accepted = tokio::task::spawn_blocking(move || store.accept(msg))
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)??;
+        let accepted =
+            tokio::task::spawn_blocking(move || store.accept(msg)).await.map_err(|_| SubmitError::ShuttingDown)??;
         match accepted {
             Accepted::Duplicate(receipt) => Ok(Submitted::Duplicate(receipt)),
             Accepted::New { id, receipt } => {
@@ -261,7 +269,8 @@ impl Pipeline {
         if let Some(ags) = known(&env.author) {
             return Ok((ags, Direction::OutgoingCopy));
         }
-        let kennung = |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
+        let kennung =
+            |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
         Err(SubmitError::UnknownTenant { reader: kennung(&env.reader), author: kennung(&env.author) })
     }
 }
@@ -269,7 +278,9 @@ impl Pipeline {
 async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, workers: usize) {
     let permits = Arc::new(tokio::sync::Semaphore::new(workers));
     while let Some(job) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || {
             process(&shared, job);
@@ -281,7 +292,11 @@ async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, workers: usi
 
 fn process(shared: &Shared, job: Job) {
     let Job { id, info, body } = job;
-    let kind = MessageKind { standard: info.standard.clone(), version: info.version.clone(), message_type: info.message_type.clone() };
+    let kind = MessageKind {
+        standard: info.standard.clone(),
+        version: info.version.clone(),
+        message_type: info.message_type.clone(),
+    };
     let Some(tenant) = shared.tenants.get(&info.tenant_ags) else {
         let reason = format!("tenant {} is no longer configured", info.tenant_ags);
         report(shared.store.record_failed(id, None, reason), &info);

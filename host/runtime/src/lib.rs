@@ -263,7 +263,8 @@ impl Runtime {
             .epoch_interruption(true)
             .max_wasm_stack(1024 * 1024)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm).map_err(|e| LoadError::Invalid { hash: "-".into(), reason: format!("engine: {e}") })?;
+        let engine =
+            Engine::new(&wasm).map_err(|e| LoadError::Invalid { hash: "-".into(), reason: format!("engine: {e}") })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .and_then(|()| Adapter::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
@@ -301,7 +302,8 @@ impl Runtime {
         let pre = AdapterPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
         let mut store = self.store(Arc::from("-"), Arc::from("loading"), Arc::default(), &SandboxLimits::default());
         let instance = pre.instantiate(&mut store).map_err(|e| invalid(format!("{e:#}")))?;
-        let info: AdapterInfo = instance.call_describe(&mut store).map_err(|e| invalid(format!("describe: {e:#}")))?.into();
+        let info: AdapterInfo =
+            instance.call_describe(&mut store).map_err(|e| invalid(format!("describe: {e:#}")))?.into();
         tracing::info!(adapter = %info.name, version = %info.version, hash = %hash, "adapter loaded");
         let loaded = Arc::new(LoadedAdapter { info, content_hash: hash.clone(), pre });
         self.lock_loaded().insert(hash, loaded.clone());
@@ -333,7 +335,9 @@ impl Runtime {
             let cached = unsafe { Component::deserialize_file(&self.engine, &path) };
             match cached {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component")
+                }
             }
         }
         let bytes = self.engine.precompile_component(wasm).map_err(|e| invalid(format!("{e:#}")))?;
@@ -394,10 +398,8 @@ impl Runtime {
     ) -> Result<Vec<EfileRecord>, SandboxError> {
         let name: Arc<str> = Arc::from(adapter.info.name.as_str());
         let mut store = self.store(Arc::from(info.tenant_ags.as_str()), name.clone(), tenant_config, limits);
-        let result = adapter
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_map(&mut store, &(info.into()), xml));
+        let result =
+            adapter.pre.instantiate(&mut store).and_then(|instance| instance.call_map(&mut store, &(info.into()), xml));
         flush_output(&mut store);
         match result {
             Ok(Ok(records)) => Ok(records.into_iter().map(Into::into).collect()),

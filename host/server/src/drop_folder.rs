@@ -45,10 +45,14 @@ pub async fn run(pipeline: Arc<Pipeline>, root: PathBuf, interval: Duration) {
     loop {
         let mut still_there = HashMap::new();
         for path in list(&root.join(INBOX)) {
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             let stamp = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
             if seen.get(&path) == Some(&stamp) {
-                let Some(name) = path.file_name() else { continue };
+                let Some(name) = path.file_name() else {
+                    continue;
+                };
                 let claimed = root.join(PROCESSING).join(name);
                 if std::fs::rename(&path, &claimed).is_ok() {
                     handle(&pipeline, &root, claimed).await;
@@ -63,14 +67,19 @@ pub async fn run(pipeline: Arc<Pipeline>, root: PathBuf, interval: Duration) {
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && !name.ends_with(".tmp") && !name.ends_with(".part") && !name.ends_with(".error.txt")
+            !name.starts_with('.')
+                && !name.ends_with(".tmp")
+                && !name.ends_with(".part")
+                && !name.ends_with(".error.txt")
         })
         .collect();
     files.sort();
@@ -78,7 +87,9 @@ fn list(dir: &Path) -> Vec<PathBuf> {
 }
 
 async fn handle(pipeline: &Pipeline, root: &Path, path: PathBuf) {
-    let Some(name) = path.file_name().map(ToOwned::to_owned) else { return };
+    let Some(name) = path.file_name().map(ToOwned::to_owned) else {
+        return;
+    };
     let outcome = match tokio::fs::read(&path).await {
         Ok(body) => pipeline.submit(body).await.map_err(|e| e.to_string()),
         Err(e) => Err(format!("cannot read file: {e}")),

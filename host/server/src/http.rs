@@ -118,9 +118,18 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
                 error(StatusCode::SERVICE_UNAVAILABLE, "storage_unhealthy", "the last storage commit failed")
             }
         }
-        (_, ["v1", "messages"] | ["v1", "messages", _] | ["v1", "tenants", _, "citizens", ..] | ["healthz"] | ["readyz"]) => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed on {path}", req.method()))
-        }
+        (
+            _,
+            ["v1", "messages"]
+            | ["v1", "messages", _]
+            | ["v1", "tenants", _, "citizens", ..]
+            | ["healthz"]
+            | ["readyz"],
+        ) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not allowed on {path}", req.method()),
+        ),
         _ => error(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}")),
     }
 }
@@ -143,26 +152,46 @@ async fn blocking(
 }
 
 fn is_xml(content_type: Option<&HeaderValue>) -> bool {
-    let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else { return false };
+    let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/xml" || mime == "text/xml" || mime.ends_with("+xml")
 }
 
 async fn post_message(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
     if !is_xml(req.headers().get(CONTENT_TYPE)) {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the message as application/xml");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the message as application/xml",
+        );
     }
     let limit = pipeline.config().limits.max_body_bytes;
-    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("message is larger than the limit of {limit} bytes"));
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("message is larger than the limit of {limit} bytes"),
+        );
     }
     let body = match Limited::new(req.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("message is larger than the limit of {limit} bytes"));
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("message is larger than the limit of {limit} bytes"),
+            );
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, "body_unreadable", format!("could not read the body: {e}")),
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, "body_unreadable", format!("could not read the body: {e}"));
+        }
     };
     match pipeline.submit(body.to_vec()).await {
         Ok(Submitted::Accepted(receipt)) => json(StatusCode::ACCEPTED, &receipt),
@@ -187,7 +216,11 @@ pub fn submit_error(e: &SubmitError) -> Response<Body> {
         SubmitError::NoAdapter { .. } => error(StatusCode::UNPROCESSABLE_ENTITY, "no_adapter", e.to_string()),
         SubmitError::Storage(s) => {
             tracing::error!(error = %s, "message could not be stored");
-            error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the message could not be stored; send it again")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the message could not be stored; send it again",
+            )
         }
         _ => error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
     }
@@ -207,10 +240,14 @@ async fn get_message(pipeline: &Pipeline, uuid: &str, wait: Duration) -> Respons
                 tracing::error!(error = %e, "storage read failed");
                 return error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage read failed");
             }
-            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
+            Err(_) => {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed");
+            }
         };
         match status {
-            None => return error(StatusCode::NOT_FOUND, "not_found", format!("no message {uuid}")),
+            None => {
+                return error(StatusCode::NOT_FOUND, "not_found", format!("no message {uuid}"));
+            }
             Some(s) if s.state != MessageState::Accepted => return json(StatusCode::OK, &s),
             Some(s) => {
                 // Wait for the next processed message, then look again.

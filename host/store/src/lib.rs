@@ -287,7 +287,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores a message and its journal entry durably, or recognises a duplicate.
     fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError>;
     /// Stores the records of a processed message and the processing entry, atomically.
-    fn record_processed(&self, message_id: i64, adapter: AdapterRef, records: Vec<EfileRecord>) -> Result<(), StoreError>;
+    fn record_processed(
+        &self,
+        message_id: i64,
+        adapter: AdapterRef,
+        records: Vec<EfileRecord>,
+    ) -> Result<(), StoreError>;
     /// Marks a message as failed with a reason, journaled.
     fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError>;
     /// Messages accepted but not yet processed (after a restart).

@@ -198,16 +198,32 @@ struct JournalHead {
 
 impl JournalHead {
     fn load(conn: &Connection) -> Result<Self, StoreError> {
-        let row: Option<(i64, Vec<u8>)> =
-            conn.query_row("SELECT idx, hash FROM journal ORDER BY idx DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let row: Option<(i64, Vec<u8>)> = conn
+            .query_row("SELECT idx, hash FROM journal ORDER BY idx DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
         Ok(match row {
             Some((idx, hash)) => Self { next: idx as u64 + 1, last: to_hash(&hash) },
             None => Self { next: 0, last: GENESIS },
         })
     }
 
-    fn append(&mut self, tx: &Connection, kind: EntryKind, tenant: &str, at: &str, digest: Hash, meta: String) -> Result<(u64, Hash), StoreError> {
-        let entry = Entry { index: self.next, kind, tenant: tenant.to_owned(), at: at.to_owned(), payload_digest: digest, meta };
+    fn append(
+        &mut self,
+        tx: &Connection,
+        kind: EntryKind,
+        tenant: &str,
+        at: &str,
+        digest: Hash,
+        meta: String,
+    ) -> Result<(u64, Hash), StoreError> {
+        let entry = Entry {
+            index: self.next,
+            kind,
+            tenant: tenant.to_owned(),
+            at: at.to_owned(),
+            payload_digest: digest,
+            meta,
+        };
         let hash = entry.chain_hash(&self.last);
         tx.prepare_cached("INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
             .execute(params![entry.index as i64, kind.as_str(), tenant, at, &digest[..], entry.meta, &hash[..]])?;
@@ -227,7 +243,11 @@ fn to_hash(bytes: &[u8]) -> Hash {
 fn store_payload(tx: &Connection, data: &[u8]) -> Result<Hash, StoreError> {
     let salt = *uuid::Uuid::new_v4().as_bytes();
     let digest = payload_digest(&salt, data);
-    tx.prepare_cached("INSERT INTO payloads (digest, salt, data) VALUES (?1, ?2, ?3)")?.execute(params![&digest[..], &salt[..], data])?;
+    tx.prepare_cached("INSERT INTO payloads (digest, salt, data) VALUES (?1, ?2, ?3)")?.execute(params![
+        &digest[..],
+        &salt[..],
+        data
+    ])?;
     Ok(digest)
 }
 
@@ -252,11 +272,7 @@ fn writer_loop(mut conn: Connection, mut head: JournalHead, rx: mpsc::Receiver<W
             for op in batch.drain(..) {
                 // Each write gets its own savepoint: one bad write fails alone, not the batch.
                 let before = head;
-                let sp = tx.savepoint_with_name("op");
-                let mut sp = match sp {
-                    Ok(sp) => sp,
-                    Err(e) => return Err(e.into()),
-                };
+                let mut sp = tx.savepoint_with_name("op")?;
                 sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
                 let reply = match op {
                     WriteOp::Accept(msg, reply) => {
@@ -347,7 +363,13 @@ fn accept(tx: &Connection, head: &mut JournalHead, msg: NewMessage) -> Result<Ac
     let id = tx.last_insert_rowid();
     Ok(Accepted::New {
         id,
-        receipt: Receipt { message_uuid: msg.message_uuid, tenant: msg.tenant, journal_index: idx, entry_hash: hex::encode(hash), received_at },
+        receipt: Receipt {
+            message_uuid: msg.message_uuid,
+            tenant: msg.tenant,
+            journal_index: idx,
+            entry_hash: hex::encode(hash),
+            received_at,
+        },
     })
 }
 
@@ -377,16 +399,18 @@ fn new_public_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Finds the citizen a record belongs to, or creates one. See the crate docs of the journal
-/// issue for the rules: the strongest identifier that matches wins; a match on the weak
-/// fingerprint alone never joins two people whose id-nr differ.
+/// Finds the citizen a record belongs to, or creates one: the strongest identifier that
+/// matches wins (id-nr, then register key, then fingerprint); a match on the weak name/birth
+/// fingerprint never joins two people whose strong identifiers differ.
 fn resolve_citizen(tx: &Connection, tenant: &str, record: &EfileRecord, idx: u64) -> Result<i64, StoreError> {
     let mut ids = record.citizen.identifiers.clone();
     ids.sort_by_key(|i| i.kind);
     let mut found: Option<i64> = None;
     for id in &ids {
         let hit: Option<i64> = tx
-            .prepare_cached("SELECT citizen_id FROM citizen_identifiers WHERE tenant = ?1 AND kind = ?2 AND value = ?3")?
+            .prepare_cached(
+                "SELECT citizen_id FROM citizen_identifiers WHERE tenant = ?1 AND kind = ?2 AND value = ?3",
+            )?
             .query_row(params![tenant, id.kind.as_str(), id.value], |r| r.get(0))
             .optional()?;
         if let Some(c) = hit {
@@ -418,16 +442,25 @@ fn resolve_citizen(tx: &Connection, tenant: &str, record: &EfileRecord, idx: u64
     };
     for id in &ids {
         // An identifier already held by another citizen stays with that citizen.
-        tx.prepare_cached("INSERT OR IGNORE INTO citizen_identifiers (tenant, kind, value, citizen_id) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![tenant, id.kind.as_str(), id.value, citizen])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO citizen_identifiers (tenant, kind, value, citizen_id) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![tenant, id.kind.as_str(), id.value, citizen])?;
     }
     Ok(citizen)
 }
 
-fn conflicting_strong_id(tx: &Connection, tenant: &str, citizen: i64, ids: &[efile_bridge_model::Identifier]) -> Result<bool, StoreError> {
+fn conflicting_strong_id(
+    tx: &Connection,
+    tenant: &str,
+    citizen: i64,
+    ids: &[efile_bridge_model::Identifier],
+) -> Result<bool, StoreError> {
     for id in ids.iter().filter(|i| i.kind != IdentifierKind::Fingerprint) {
         let other: Option<String> = tx
-            .prepare_cached("SELECT value FROM citizen_identifiers WHERE tenant = ?1 AND citizen_id = ?2 AND kind = ?3")?
+            .prepare_cached(
+                "SELECT value FROM citizen_identifiers WHERE tenant = ?1 AND citizen_id = ?2 AND kind = ?3",
+            )?
             .query_row(params![tenant, citizen, id.kind.as_str()], |r| r.get(0))
             .optional()?;
         if other.is_some_and(|v| v != id.value) {
@@ -437,7 +470,13 @@ fn conflicting_strong_id(tx: &Connection, tenant: &str, citizen: i64, ids: &[efi
     Ok(false)
 }
 
-fn upsert_returning_id(tx: &Connection, select: &str, insert: &str, key: &[&dyn rusqlite::ToSql], extra: &[&dyn rusqlite::ToSql]) -> Result<i64, StoreError> {
+fn upsert_returning_id(
+    tx: &Connection,
+    select: &str,
+    insert: &str,
+    key: &[&dyn rusqlite::ToSql],
+    extra: &[&dyn rusqlite::ToSql],
+) -> Result<i64, StoreError> {
     if let Some(id) = tx.prepare_cached(select)?.query_row(key, |r| r.get(0)).optional()? {
         return Ok(id);
     }
@@ -447,7 +486,13 @@ fn upsert_returning_id(tx: &Connection, select: &str, insert: &str, key: &[&dyn 
     Ok(tx.last_insert_rowid())
 }
 
-fn processed(tx: &Connection, head: &mut JournalHead, id: i64, adapter: AdapterRef, records: Vec<EfileRecord>) -> Result<(), StoreError> {
+fn processed(
+    tx: &Connection,
+    head: &mut JournalHead,
+    id: i64,
+    adapter: AdapterRef,
+    records: Vec<EfileRecord>,
+) -> Result<(), StoreError> {
     let (tenant, uuid, state) = message_head(tx, id)?;
     if state != "accepted" {
         // Processed before a crash and re-queued: the first result stands.
@@ -494,8 +539,10 @@ fn processed(tx: &Connection, head: &mut JournalHead, id: i64, adapter: AdapterR
         let document = tx.last_insert_rowid();
         let content = serde_json::to_vec(record).map_err(|e| StoreError::Verify(e.to_string()))?;
         let digest = store_payload(tx, &content)?;
-        tx.prepare_cached("INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)")?
-            .execute(params![document, &digest[..], idx as i64])?;
+        tx.prepare_cached(
+            "INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)",
+        )?
+        .execute(params![document, &digest[..], idx as i64])?;
         produced.push(serde_json::json!({"document": doc_public, "version": 1, "digest": hex::encode(digest)}));
     }
     let meta = serde_json::json!({
@@ -505,12 +552,20 @@ fn processed(tx: &Connection, head: &mut JournalHead, id: i64, adapter: AdapterR
     })
     .to_string();
     head.append(tx, EntryKind::MessageProcessed, &tenant, &at, GENESIS, meta)?;
-    tx.prepare_cached("UPDATE messages SET state = 'processed', adapter = ?2, adapter_version = ?3, adapter_hash = ?4 WHERE id = ?1")?
-        .execute(params![id, adapter.name, adapter.version, adapter.hash])?;
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'processed', adapter = ?2, adapter_version = ?3, adapter_hash = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, adapter.name, adapter.version, adapter.hash])?;
     Ok(())
 }
 
-fn failed(tx: &Connection, head: &mut JournalHead, id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError> {
+fn failed(
+    tx: &Connection,
+    head: &mut JournalHead,
+    id: i64,
+    adapter: Option<AdapterRef>,
+    error: String,
+) -> Result<(), StoreError> {
     let (tenant, uuid, state) = message_head(tx, id)?;
     if state != "accepted" {
         return Ok(());
@@ -541,7 +596,12 @@ impl Storage for SqliteStore {
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
-    fn record_processed(&self, message_id: i64, adapter: AdapterRef, records: Vec<EfileRecord>) -> Result<(), StoreError> {
+    fn record_processed(
+        &self,
+        message_id: i64,
+        adapter: AdapterRef,
+        records: Vec<EfileRecord>,
+    ) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::channel();
         self.send(WriteOp::Processed(message_id, adapter, records, tx))?;
         rx.recv().map_err(|_| StoreError::WriterGone)?
@@ -674,15 +734,21 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?))
         })
         .optional()?;
-    let Some((id, display_name, family_name, given_names, birth_date)) = row else { return Ok(None) };
+    let Some((id, display_name, family_name, given_names, birth_date)) = row else {
+        return Ok(None);
+    };
     let identifiers = c
         .prepare_cached("SELECT DISTINCT kind FROM citizen_identifiers WHERE citizen_id = ?1 ORDER BY kind")?
         .query_map([id], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     let mut files = Vec::new();
-    let mut fstmt = c.prepare_cached("SELECT id, public_id, file_plan_code, subject FROM files WHERE citizen_id = ?1 ORDER BY file_plan_code")?;
+    let mut fstmt = c.prepare_cached(
+        "SELECT id, public_id, file_plan_code, subject FROM files WHERE citizen_id = ?1 ORDER BY file_plan_code",
+    )?;
     let frows = fstmt
-        .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))?
+        .query_map([id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     for (fid, file_id, file_plan_code, subject) in frows {
         let mut cases = Vec::new();
@@ -724,7 +790,16 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
         }
         files.push(FileView { file_id, file_plan_code, subject, cases });
     }
-    Ok(Some(CitizenFile { citizen_id: citizen_id.to_owned(), tenant: tenant.to_owned(), display_name, family_name, given_names, birth_date, identifiers, files }))
+    Ok(Some(CitizenFile {
+        citizen_id: citizen_id.to_owned(),
+        tenant: tenant.to_owned(),
+        display_name,
+        family_name,
+        given_names,
+        birth_date,
+        identifiers,
+        files,
+    }))
 }
 
 fn verify(c: &Connection) -> Result<u64, StoreError> {
@@ -733,7 +808,9 @@ fn verify(c: &Connection) -> Result<u64, StoreError> {
     let mut entries = Vec::new();
     while let Some(r) = rows.next()? {
         let kind: String = r.get(1)?;
-        let kind = EntryKind::parse(&kind).ok_or_else(|| StoreError::Verify(format!("entry {} has unknown kind `{kind}`", r.get::<_, i64>(0).unwrap_or(-1))))?;
+        let kind = EntryKind::parse(&kind).ok_or_else(|| {
+            StoreError::Verify(format!("entry {} has unknown kind `{kind}`", r.get::<_, i64>(0).unwrap_or(-1)))
+        })?;
         entries.push((
             Entry {
                 index: r.get::<_, i64>(0)? as u64,

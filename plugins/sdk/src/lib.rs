@@ -67,7 +67,7 @@ pub trait Adapter {
 /// Everything an adapter usually imports.
 pub mod prelude {
     pub use crate::model::{
-        AdapterInfo, Attachment, CitizenRef, ConfigKey, Confidentiality, DocumentType, EfileRecord, ErrorCode,
+        AdapterInfo, Attachment, CitizenRef, Confidentiality, ConfigKey, DocumentType, EfileRecord, ErrorCode,
         Identifier, IdentifierKind, MappingError, MessageInfo, MessageKind, Retention,
     };
     pub use crate::xml::{Document, Element};
@@ -98,7 +98,7 @@ macro_rules! export_adapter {
                     $crate::guest::map::<$adapter>(info, &xml)
                 }
             }
-            $crate::guest::__export_adapter_world!(__EfileBridgeGuest with_types_in $crate::guest);
+    $crate::guest::__export_adapter_world!(__EfileBridgeGuest with_types_in $crate::guest);
         };
     };
 }

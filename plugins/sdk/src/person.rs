@@ -55,7 +55,12 @@ pub fn normalize_name(name: &str) -> String {
 
 /// The citizen fingerprint: SHA-256 (hex) of the folded family name, given names, birth date
 /// and birth place. It is a weak identifier: the store never merges two citizens on it alone.
-pub fn fingerprint(family_name: &str, given_names: &str, birth_date: Option<&str>, birth_place: Option<&str>) -> String {
+pub fn fingerprint(
+    family_name: &str,
+    given_names: &str,
+    birth_date: Option<&str>,
+    birth_place: Option<&str>,
+) -> String {
     let mut h = Sha256::new();
     h.update(b"efile-bridge fingerprint v1\0");
     for part in [normalize_name(family_name), normalize_name(given_names)] {

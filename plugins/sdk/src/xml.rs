@@ -41,7 +41,11 @@ impl std::fmt::Debug for Document<'_> {
 }
 
 fn parse_error(reason: impl std::fmt::Display) -> MappingError {
-    MappingError { code: ErrorCode::InvalidValue, message: format!("message is not readable xml: {reason}"), xml_path: "/".into() }
+    MappingError {
+        code: ErrorCode::InvalidValue,
+        message: format!("message is not readable xml: {reason}"),
+        xml_path: "/".into(),
+    }
 }
 
 impl<'a> Document<'a> {
@@ -87,7 +91,9 @@ impl<'a> Document<'a> {
                                 "amp" => '&',
                                 "apos" => '\'',
                                 "quot" => '"',
-                                other => return Err(parse_error(format!("unknown entity `{other}`"))),
+                                other => {
+                                    return Err(parse_error(format!("unknown entity `{other}`")));
+                                }
                             },
                         };
                         nodes[cur as usize].text.to_mut().push(c);
@@ -140,7 +146,16 @@ fn add_node<'a>(
     }
     let id = nodes.len() as u32;
     let parent = stack.last().copied().unwrap_or(NONE);
-    nodes.push(Node { local, ns, parent, first_child: NONE, last_child: NONE, next_sibling: NONE, text: Cow::Borrowed(""), attrs });
+    nodes.push(Node {
+        local,
+        ns,
+        parent,
+        first_child: NONE,
+        last_child: NONE,
+        next_sibling: NONE,
+        text: Cow::Borrowed(""),
+        attrs,
+    });
     if parent != NONE {
         let prev_last = nodes[parent as usize].last_child;
         if prev_last == NONE {

@@ -22,7 +22,11 @@ const VERSION: &str = "25.11a";
 pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
     ("aktenplan.meldewesen", "12.20.10", "file-plan code (Aktenplan-Kennzeichen) of the registration file"),
     ("aktenbetreff.meldewesen", "Meldeakte", "subject prefix of the registration file; the citizen's name is appended"),
-    ("aufbewahrung.wegzug.jahre", "5", "years after the end of the move-out year that a move-out record is kept (BMG §13, §14)"),
+    (
+        "aufbewahrung.wegzug.jahre",
+        "5",
+        "years after the end of the move-out year that a move-out record is kept (BMG §13, §14)",
+    ),
 ];
 
 fn setting(config: &dyn Config, key: &str) -> String {
@@ -36,7 +40,11 @@ impl Adapter for XmeldAdapter {
         AdapterInfo {
             name: "xmeld".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            handles: vec![MessageKind { standard: STANDARD.into(), version: VERSION.into(), message_type: "0201".into() }],
+            handles: vec![MessageKind {
+                standard: STANDARD.into(),
+                version: VERSION.into(),
+                message_type: "0201".into(),
+            }],
             config_keys: CONFIG_KEYS
                 .iter()
                 .map(|(name, default, what)| ConfigKey {
@@ -55,7 +63,10 @@ impl Adapter for XmeldAdapter {
             (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
             _ => Err(MappingError {
                 code: ErrorCode::UnsupportedMessage,
-                message: format!("message type {} {} {} is not handled", info.standard, info.version, info.message_type),
+                message: format!(
+                    "message type {} {} {} is not handled",
+                    info.standard, info.version, info.message_type
+                ),
                 xml_path: root.xml_path(),
             }),
         }
@@ -81,7 +92,12 @@ impl Person {
         }
         identifiers.push(Identifier {
             kind: IdentifierKind::Fingerprint,
-            value: fingerprint(&self.family_name, &self.given_names, self.birth_date.as_deref(), self.birth_place.as_deref()),
+            value: fingerprint(
+                &self.family_name,
+                &self.given_names,
+                self.birth_date.as_deref(),
+                self.birth_place.as_deref(),
+            ),
         });
         let display_name = if self.given_names.is_empty() {
             self.family_name.clone()
@@ -119,7 +135,13 @@ fn person(betroffener: Element<'_, '_>) -> Result<Person, MappingError> {
         Some(e) => return Err(e.invalid("idNr must be eleven digits")),
         None => None,
     };
-    Ok(Person { family_name: family_name.to_owned(), given_names: given_names.to_owned(), birth_date, birth_place, id_nr })
+    Ok(Person {
+        family_name: family_name.to_owned(),
+        given_names: given_names.to_owned(),
+        birth_date,
+        birth_place,
+        id_nr,
+    })
 }
 
 /// Where the person moved to, as far as the message says.
@@ -139,10 +161,15 @@ fn new_home(betroffener: Element<'_, '_>) -> NewHome {
     let mut place = autor.and_then(inland).and_then(|a| a.text_at("wohnort")).map(str::to_owned);
     let mut moved_in = None;
     // The dwelling moved into: the WOHNUNG in the new municipality, else one not moved out of.
-    let wohnungen: Vec<_> = betroffener.find("zuzugsperson").into_iter().flat_map(|z| z.children_named("WOHNUNG")).collect();
+    let wohnungen: Vec<_> =
+        betroffener.find("zuzugsperson").into_iter().flat_map(|z| z.children_named("WOHNUNG")).collect();
     let chosen = wohnungen
         .iter()
-        .find(|w| ags.is_some() && w.find("anschrift").and_then(inland).and_then(|a| a.text_at("gemeindeschluessel/code")) == ags.as_deref())
+        .find(|w| {
+            ags.is_some()
+                && w.find("anschrift").and_then(inland).and_then(|a| a.text_at("gemeindeschluessel/code"))
+                    == ags.as_deref()
+        })
         .or_else(|| wohnungen.iter().find(|w| w.find("datumDesAuszugs").is_none()));
     if let Some(w) = chosen {
         moved_in = w.find("datumDesBeziehens").and_then(partial_date);
@@ -188,7 +215,9 @@ fn address_line(anschrift: Element<'_, '_>) -> String {
 
 /// Every dwelling the message lists for the person, with its dates, as metadata lines.
 fn dwellings(betroffener: Element<'_, '_>) -> Vec<(String, String)> {
-    let Some(z) = betroffener.find("zuzugsperson") else { return Vec::new() };
+    let Some(z) = betroffener.find("zuzugsperson") else {
+        return Vec::new();
+    };
     z.children_named("WOHNUNG")
         .enumerate()
         .map(|(n, w)| {
@@ -205,7 +234,11 @@ fn dwellings(betroffener: Element<'_, '_>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn rueckmeldung_inland(info: &MessageInfo, root: Element<'_, '_>, config: &dyn Config) -> Result<Vec<EfileRecord>, MappingError> {
+fn rueckmeldung_inland(
+    info: &MessageInfo,
+    root: Element<'_, '_>,
+    config: &dyn Config,
+) -> Result<Vec<EfileRecord>, MappingError> {
     let file_plan_code = setting(config, "aktenplan.meldewesen");
     let subject_prefix = setting(config, "aktenbetreff.meldewesen");
     let years: i32 = setting(config, "aufbewahrung.wegzug.jahre").parse().map_err(|_| MappingError {

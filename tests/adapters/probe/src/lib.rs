@@ -22,7 +22,11 @@ impl Adapter for Probe {
         AdapterInfo {
             name: "probe".into(),
             version: "0.0.1".into(),
-            handles: vec![MessageKind { standard: "XMeld".into(), version: "25.11a".into(), message_type: "0201".into() }],
+            handles: vec![MessageKind {
+                standard: "XMeld".into(),
+                version: "25.11a".into(),
+                message_type: "0201".into(),
+            }],
             config_keys: vec![ConfigKey { name: "mode".into(), description: "what to do".into(), required: false }],
         }
     }
@@ -51,10 +55,16 @@ impl Adapter for Probe {
             }
             "panic" => panic!("probe asked to panic"),
             "escape" => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
                 metadata.push(("clock".into(), now.to_string()));
                 metadata.push(("env".into(), std::env::vars().count().to_string()));
-                metadata.push(("root".into(), std::fs::read_dir("/").map(|_| "readable".to_owned()).unwrap_or_else(|e| e.kind().to_string())));
+                metadata.push((
+                    "root".into(),
+                    std::fs::read_dir("/").map(|_| "readable".to_owned()).unwrap_or_else(|e| e.kind().to_string()),
+                ));
                 let mut h = std::collections::hash_map::RandomState::new();
                 use std::hash::BuildHasher as _;
                 metadata.push(("hash_seed".into(), h.hash_one(1u8).to_string()));
@@ -66,7 +76,10 @@ impl Adapter for Probe {
         }
         Ok(vec![EfileRecord {
             citizen: CitizenRef {
-                identifiers: vec![Identifier { kind: IdentifierKind::RegisterKey, value: format!("probe-{}", info.message_uuid) }],
+                identifiers: vec![Identifier {
+                    kind: IdentifierKind::RegisterKey,
+                    value: format!("probe-{}", info.message_uuid),
+                }],
                 display_name: "Probe".into(),
                 family_name: "Probe".into(),
                 given_names: String::new(),
