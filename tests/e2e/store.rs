@@ -1,9 +1,10 @@
-//! Durability and tamper evidence of the embedded store.
+//! Durability and tamper evidence of the embedded store: crash recovery, and every kind of
+//! change to the stored data is found by `verify` and named.
 
-use efile_bridge_store::{Accepted, Direction, NewMessage, SqliteStore, Storage};
+use efile_bridge_store::{Accepted, Direction, NewMessage, SqliteStore, Storage, StoreError};
 use efile_bridge_tests::fixture;
 
-use crate::support::{Host, uuid_of};
+use crate::support::{Host, uuid_of, with_uuid};
 
 fn new_message(xml: &[u8]) -> NewMessage {
     let env = efile_bridge_intake::check(xml, &efile_bridge_intake::Limits::default()).expect("valid");
@@ -38,31 +39,151 @@ async fn a_message_accepted_before_a_crash_is_processed_after_the_restart() {
     assert!(host.pipeline.store().pending().expect("pending").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_names_a_changed_payload_and_a_changed_journal_entry() {
+/// A data folder with three processed messages and two checkpoints, closed.
+async fn populated() -> tempfile::TempDir {
     let host = Host::start().await;
     let xml = fixture("anmeldung-0201-single-person");
-    assert_eq!(host.post(xml.clone()).await.0, 202);
-    host.wait_processed(&uuid_of(&xml)).await;
-    let dir = host.stop().await;
-    let db = dir.path().join("efile.sqlite3");
-    assert_eq!(SqliteStore::open(dir.path()).expect("open").verify().expect("clean store verifies"), 2);
+    for (n, uuid) in ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"].iter().enumerate()
+    {
+        let body = if n == 0 { xml.clone() } else { with_uuid(&fixture("anmeldung-0201-family-of-three"), uuid) };
+        assert!([200, 202].contains(&host.post(body.clone()).await.0));
+        host.wait_processed(&uuid_of(&body)).await;
+        host.pipeline.store().checkpoint().expect("checkpoint");
+    }
+    let third = with_uuid(&xml, "33333333-3333-4333-8333-333333333333");
+    assert_eq!(host.post(third).await.0, 202);
+    host.wait_processed("33333333-3333-4333-8333-333333333333").await;
+    host.pipeline.store().checkpoint().expect("checkpoint");
+    let report = crate::support::verify(&host).await.expect("clean store verifies");
+    assert_eq!((report.entries, report.checkpoints, report.consistency_steps), (7, 3, 2), "{report:?}");
+    host.stop().await
+}
 
-    let c = rusqlite::Connection::open(&db).expect("sqlite");
-    // Normal processing can never change the journal: the triggers refuse it.
-    let refused = c.execute("UPDATE journal SET meta = 'x' WHERE idx = 1", []);
-    assert!(refused.is_err(), "journal update was allowed");
-    // Someone with file access changes a stored payload...
-    c.execute("UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandl', 'Brandt') AS BLOB)", [])
-        .expect("tamper");
-    let err = SqliteStore::open(dir.path()).expect("open").verify().expect_err("tampered payload");
-    assert!(err.to_string().contains("payload"), "{err}");
-    // ...or, dropping the trigger, a journal entry.
+/// Applies `sql` to the closed store (as someone with file access could) and returns what
+/// `verify` says, or the error opening it.
+fn tamper(dir: &tempfile::TempDir, sql: &str) -> String {
+    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
     c.execute_batch(
-        "UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandt', 'Brandl') AS BLOB);
-         DROP TRIGGER journal_no_update; UPDATE journal SET tenant = '06412000' WHERE idx = 1;",
+        "DROP TRIGGER IF EXISTS journal_no_update; DROP TRIGGER IF EXISTS journal_no_delete;
+         DROP TRIGGER IF EXISTS payloads_only_deleted; DROP TRIGGER IF EXISTS versions_no_update;
+         DROP TRIGGER IF EXISTS versions_no_delete; DROP TRIGGER IF EXISTS merkle_no_update;
+         DROP TRIGGER IF EXISTS checkpoints_no_delete; DROP TRIGGER IF EXISTS checkpoints_no_update;
+         DROP TRIGGER IF EXISTS payloads_no_delete;",
     )
-    .expect("tamper");
-    let err = SqliteStore::open(dir.path()).expect("open").verify().expect_err("tampered journal");
-    assert!(err.to_string().contains("journal entry 1"), "{err}");
+    .expect("drop triggers");
+    c.execute_batch(sql).expect("tamper");
+    drop(c);
+    match SqliteStore::open(dir.path()) {
+        Err(e) => e.to_string(),
+        Ok(store) => match store.verify(&|_| {}) {
+            Ok(r) => panic!("tampering with `{sql}` was not detected: {r:?}"),
+            Err(StoreError::Verify(why)) => why,
+            Err(e) => panic!("unexpected error: {e}"),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_sql_cannot_change_the_journal() {
+    let dir = populated().await;
+    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
+    for sql in [
+        "UPDATE journal SET meta = 'x' WHERE idx = 1",
+        "DELETE FROM journal WHERE idx = 6",
+        "UPDATE payloads SET data = X'00'",
+        "DELETE FROM payloads",
+        "UPDATE document_versions SET content_digest = X'00'",
+        "DELETE FROM merkle_nodes",
+        "DELETE FROM checkpoints",
+    ] {
+        assert!(c.execute_batch(sql).is_err(), "`{sql}` was allowed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_a_payload_is_named() {
+    let dir = populated().await;
+    let why = tamper(&dir, "UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandl', 'Brandt') AS BLOB)");
+    assert!(why.contains("payload") && why.contains("does not match its digest"), "{why}");
+    assert!(why.contains("journal entry"), "the place is not named: {why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_record_version_is_named() {
+    let dir = populated().await;
+    let why = tamper(
+        &dir,
+        "UPDATE document_versions SET content_digest = (SELECT content_digest FROM document_versions WHERE id = 2) WHERE id = 1",
+    );
+    assert!(why.contains("record version") && why.contains("v1"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_leaf_is_named() {
+    let dir = populated().await;
+    let why = tamper(&dir, "UPDATE journal SET tenant = '06412000' WHERE idx = 3");
+    assert!(why.contains("journal entry 3"), "{why}");
+    // Recomputing the stored leaf hash too does not help: the tree and the signed root differ.
+    let dir = populated().await;
+    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
+    // Entry 3 is the acceptance of the second message.
+    let (kind, tenant, at, digest, meta): (String, String, String, Vec<u8>, String) = c
+        .query_row("SELECT kind, tenant, at, payload_digest, meta FROM journal WHERE idx = 3", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("row");
+    assert!(meta.contains("incoming"), "{meta}");
+    let forged = efile_bridge_store::journal::Entry {
+        index: 3,
+        kind: efile_bridge_store::journal::EntryKind::parse(&kind).expect("kind"),
+        tenant,
+        at,
+        payload_digest: digest.try_into().expect("32"),
+        meta: meta.replace("incoming", "outgoing-copy"),
+    };
+    let sql = format!(
+        "UPDATE journal SET meta = '{}', hash = X'{}' WHERE idx = 3",
+        forged.meta.replace('\'', "''"),
+        hex::encode(forged.leaf_hash())
+    );
+    drop(c);
+    let why = tamper(&dir, &sql);
+    assert!(why.contains("merkle node") || why.contains("checkpoint"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_reordering_and_deletion_are_named() {
+    let dir = populated().await;
+    let why = tamper(&dir, "DELETE FROM journal WHERE idx = 6");
+    assert!(why.contains("covers more entries than the journal holds"), "{why}");
+
+    let dir = populated().await;
+    let why = tamper(&dir, "DELETE FROM journal WHERE idx = 2");
+    assert!(why.contains("journal entry 2 is missing"), "{why}");
+
+    let dir = populated().await;
+    let why = tamper(
+        &dir,
+        "UPDATE journal SET idx = -1 WHERE idx = 1; UPDATE journal SET idx = 1 WHERE idx = 2;
+         UPDATE journal SET idx = 2 WHERE idx = -1;",
+    );
+    assert!(why.contains("journal entry 1"), "{why}");
+
+    let dir = populated().await;
+    let why = tamper(&dir, "DELETE FROM document_versions WHERE id = 1; DELETE FROM payloads WHERE rowid = 1");
+    assert!(why.contains("not referenced") || why.contains("record version") || why.contains("payload"), "{why}");
+
+    let dir = populated().await;
+    let why = tamper(&dir, "UPDATE payloads SET data = NULL, deleted_idx = 5 WHERE rowid = 1");
+    assert!(why.contains("without a deletion entry"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_checkpoint_is_refused() {
+    let dir = populated().await;
+    let why = tamper(
+        &dir,
+        "UPDATE checkpoints SET root = X'0000000000000000000000000000000000000000000000000000000000000000' WHERE tree_size = (SELECT MIN(tree_size) FROM checkpoints)",
+    );
+    assert!(why.contains("signature") && why.contains("does not verify"), "{why}");
 }

@@ -116,3 +116,9 @@ pub fn with_parties(xml: &[u8], reader: &str, author: &str) -> Vec<u8> {
 pub fn uuid_of(xml: &[u8]) -> String {
     efile_bridge_intake::check(xml, &efile_bridge_intake::Limits::default()).expect("valid").message_uuid
 }
+
+/// Runs the full verification of the host's store.
+pub async fn verify(host: &Host) -> Result<efile_bridge_store::VerifyReport, efile_bridge_store::StoreError> {
+    let store = host.pipeline.store();
+    tokio::task::spawn_blocking(move || store.verify(&|_| {})).await.expect("join")
+}

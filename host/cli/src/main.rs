@@ -7,7 +7,10 @@
 //! | `plugin build DIR` / `plugin test DIR` | adapter author tooling (see `efile-bridge-devkit`) |
 //! | `files list` / `files show` | a tenant's citizens and one citizen's e-file |
 //! | `check` | validates config, adapters and storage without processing anything |
-//! | `verify` | recomputes the journal hash chain and payload digests |
+//! | `verify` | recomputes the Merkle journal, checkpoints, record versions and payloads |
+//! | `receipt`, `verify-receipt` | export a message's receipt; check one offline with the public key |
+//! | `checkpoint`, `public-key` | sign a checkpoint now; export the installation's public key |
+//! | `retention run`, `hold add/remove/list` | deletion with protocol, legal holds |
 //!
 //! Every command reads the operator config (`--config`, default `efile-bridge.toml`); its
 //! relative paths are relative to the config file. Logs go to stderr, filtered by
@@ -16,6 +19,7 @@
 
 mod files;
 mod ingest;
+mod journal;
 mod plugin;
 
 use std::net::SocketAddr;
@@ -65,8 +69,41 @@ enum Command {
     Files(files::FilesCommand),
     /// Validates the config, loads every adapter and opens the storage; processes nothing.
     Check,
-    /// Recomputes the journal hash chain and checks every payload against its digest.
-    Verify,
+    /// Recomputes the whole journal and checks every checkpoint, record version and payload.
+    Verify {
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Writes the receipt (entry, inclusion proof, signed checkpoint) of a message.
+    Receipt {
+        /// Tenant AGS.
+        #[arg(long)]
+        tenant: String,
+        /// Message UUID.
+        uuid: String,
+    },
+    /// Checks a receipt offline with nothing but the installation's public key.
+    VerifyReceipt {
+        /// Receipt file (JSON, from `receipt` or `GET /v1/messages/{uuid}/proof`).
+        receipt: PathBuf,
+        /// Public key file (from `public-key` or `GET /v1/public-key`).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// The message itself: also checks that exactly these bytes were accepted.
+        #[arg(long)]
+        message: Option<PathBuf>,
+    },
+    /// Signs a checkpoint now (if the journal grew) and prints the latest.
+    Checkpoint,
+    /// Prints the installation's public key (JSON), for auditors.
+    PublicKey,
+    /// Deletion at the end of retention periods.
+    #[command(subcommand)]
+    Retention(journal::RetentionCommand),
+    /// Legal holds: a held citizen's records are never deleted.
+    #[command(subcommand)]
+    Hold(journal::HoldCommand),
 }
 
 /// A failure that has already been reported; the process exits with 1.
@@ -128,22 +165,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Files(cmd) => files::run(&load_config(&cli)?, cmd),
         Command::Check => check(&load_config(&cli)?),
-        Command::Verify => {
-            let config = load_config(&cli)?;
-            let store = efile_bridge_store::SqliteStore::open(&config.data_dir)
-                .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-            let started = std::time::Instant::now();
-            match efile_bridge_store::Storage::verify(&store) {
-                Ok(entries) => {
-                    println!("journal ok: {entries} entries verified in {:.2?}", started.elapsed());
-                    Ok(())
-                }
-                Err(e) => {
-                    eprintln!("journal verification failed: {e}");
-                    Err(Reported.into())
-                }
-            }
+        Command::Verify { quiet } => journal::verify(&load_config(&cli)?, *quiet),
+        Command::Receipt { tenant, uuid } => journal::receipt(&load_config(&cli)?, tenant, uuid),
+        Command::VerifyReceipt { receipt, public_key, message } => {
+            journal::verify_receipt(receipt, public_key, message.as_deref())
         }
+        Command::Checkpoint => journal::checkpoint(&load_config(&cli)?),
+        Command::PublicKey => journal::public_key(&load_config(&cli)?),
+        Command::Retention(cmd) => journal::retention(&load_config(&cli)?, cmd),
+        Command::Hold(cmd) => journal::hold(&load_config(&cli)?, cmd),
     }
 }
 

@@ -1,17 +1,28 @@
-//! The journal's entry format and hash chain.
+//! The journal: what is recorded, and how anyone can check it.
 //!
-//! Every state change of an installation is one [`Entry`]: a message accepted, a message
-//! mapped into records, a mapping that failed. Entries are numbered from 0 without gaps, and
-//! each entry's hash covers the previous entry's hash ([`Entry::chain_hash`]), so changing,
-//! removing or reordering any entry changes every hash after it.
+//! Every state change of an installation is one [`Entry`]: a message accepted, a message mapped
+//! into record versions, a mapping that failed, a payload deleted at the end of its retention
+//! period, a legal hold, a configuration applied. Entries are numbered from 0 without gaps and
+//! are the leaves of an append-only Merkle tree in the style of RFC 6962 / RFC 9162
+//! ([`merkle`]): leaf hash `H(0x00 || leaf)`, node hash `H(0x01 || left || right)`, so changing,
+//! removing or reordering any entry changes the root.
 //!
-//! An entry never holds the payload it is about (the message body, a record version's
-//! content), only a *salted* digest of it ([`payload_digest`]). The payload lives beside the
-//! journal; it can be deleted when its retention period ends and the chain still verifies,
-//! and the salt keeps a short, guessable payload from being confirmed from its digest alone.
+//! An entry never holds the payload it is about (the message body, a record version's content),
+//! only a *salted* digest of it ([`payload_digest`]). The payload lives beside the journal; it
+//! can be deleted when its retention period ends and every proof stays valid (BSI TR-03125:
+//! deleting one record must not weaken the evidence for the others). The salt keeps a short,
+//! guessable payload from being confirmed from its digest alone.
 //!
-//! This crate is storage-agnostic: it defines the bytes that are hashed and how a chain is
-//! checked. Where entries are kept is the store's business.
+//! The installation signs [`checkpoint::Checkpoint`]s (tree size, root, time) with its Ed25519
+//! key. A [`receipt::Receipt`] (entry, inclusion proof, signed checkpoint) can be checked offline
+//! with nothing but the installation's public key: [`receipt::Receipt::verify`].
+//!
+//! This crate is storage-agnostic: it defines the bytes that are hashed, the tree algorithms
+//! and the signatures. Where entries and nodes are kept is the store's business.
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod receipt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -19,12 +30,13 @@ use sha2::{Digest, Sha256};
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
 
-/// The hash that precedes entry 0.
-pub const GENESIS: Hash = [0; 32];
+/// The digest of "no payload".
+pub const NO_PAYLOAD: Hash = [0; 32];
 
 /// What an entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum EntryKind {
     /// A message passed intake and was stored.
     MessageAccepted,
@@ -32,63 +44,92 @@ pub enum EntryKind {
     MessageProcessed,
     /// A message could not be mapped.
     MessageFailed,
+    /// A payload was deleted (retention); the entry names it and the rule.
+    PayloadDeleted,
+    /// A legal hold was placed.
+    HoldAdded,
+    /// A legal hold was lifted.
+    HoldRemoved,
+    /// The host started with a configuration (digest) and adapters (content hashes) that differ
+    /// from the last ones recorded.
+    ConfigApplied,
 }
 
 impl EntryKind {
+    /// Every kind.
+    pub const ALL: [Self; 7] = [
+        Self::MessageAccepted,
+        Self::MessageProcessed,
+        Self::MessageFailed,
+        Self::PayloadDeleted,
+        Self::HoldAdded,
+        Self::HoldRemoved,
+        Self::ConfigApplied,
+    ];
+
     /// The stable name stored with the entry.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MessageAccepted => "message-accepted",
             Self::MessageProcessed => "message-processed",
             Self::MessageFailed => "message-failed",
+            Self::PayloadDeleted => "payload-deleted",
+            Self::HoldAdded => "hold-added",
+            Self::HoldRemoved => "hold-removed",
+            Self::ConfigApplied => "config-applied",
         }
     }
 
     /// Parses the stable name.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "message-accepted" => Some(Self::MessageAccepted),
-            "message-processed" => Some(Self::MessageProcessed),
-            "message-failed" => Some(Self::MessageFailed),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
-/// One journal entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One journal entry: one leaf of the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Position in the journal, from 0.
     pub index: u64,
     /// What happened.
     pub kind: EntryKind,
-    /// The tenant it concerns (AGS).
+    /// The tenant it concerns (AGS; `-` for installation-wide entries).
     pub tenant: String,
     /// When, RFC 3339 UTC.
     pub at: String,
-    /// Salted digest of the payload the entry is about ([`GENESIS`] if none).
+    /// Salted digest of the payload the entry is about ([`NO_PAYLOAD`] if none).
+    #[serde(with = "hex_hash")]
     pub payload_digest: Hash,
-    /// Facts about the event as compact JSON (ids, hashes, adapter); never personal data.
+    /// Facts about the event as compact JSON (ids, digests, adapter); never personal data.
     pub meta: String,
 }
 
 impl Entry {
-    /// The hash of this entry chained to the previous one.
-    ///
-    /// Fields are length-prefixed so that no two different entries hash the same bytes.
-    pub fn chain_hash(&self, prev: &Hash) -> Hash {
-        let mut h = Sha256::new();
-        h.update(b"efile-bridge journal v1\0");
-        h.update(prev);
-        h.update(self.index.to_be_bytes());
+    /// The leaf bytes: a version tag and every field, length-prefixed, so that no two
+    /// different entries have the same encoding.
+    pub fn leaf_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96 + self.meta.len());
+        out.extend_from_slice(b"efile-bridge entry v1\0");
+        out.extend_from_slice(&self.index.to_be_bytes());
         for field in [self.kind.as_str().as_bytes(), self.tenant.as_bytes(), self.at.as_bytes()] {
-            h.update((field.len() as u64).to_be_bytes());
-            h.update(field);
+            out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            out.extend_from_slice(field);
         }
-        h.update(self.payload_digest);
-        h.update((self.meta.len() as u64).to_be_bytes());
-        h.update(self.meta.as_bytes());
-        h.finalize().into()
+        out.extend_from_slice(&self.payload_digest);
+        out.extend_from_slice(&(self.meta.len() as u64).to_be_bytes());
+        out.extend_from_slice(self.meta.as_bytes());
+        out
+    }
+
+    /// The Merkle leaf hash `H(0x00 || leaf_bytes)`.
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.leaf_bytes())
     }
 }
 
@@ -100,104 +141,83 @@ pub fn payload_digest(salt: &[u8], payload: &[u8]) -> Hash {
     h.finalize().into()
 }
 
-/// Where a chain stops verifying.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChainError {
-    /// An index is missing or out of order.
-    #[error("journal entry at position {position} has index {found}, expected {expected}")]
-    Gap {
-        /// Position in the iteration.
-        position: u64,
-        /// Index found.
-        found: u64,
-        /// Index expected.
-        expected: u64,
-    },
-    /// A stored hash does not match the recomputed one.
-    #[error("journal entry {index} ({kind}): stored hash {stored} but content hashes to {computed}")]
-    HashMismatch {
-        /// Entry index.
-        index: u64,
-        /// Entry kind.
-        kind: &'static str,
-        /// Stored hash, hex.
-        stored: String,
-        /// Recomputed hash, hex.
-        computed: String,
-    },
+/// Parses a hex hash.
+pub fn parse_hash(s: &str) -> Option<Hash> {
+    let bytes = hex::decode(s).ok()?;
+    bytes.try_into().ok()
 }
 
-/// Checks a sequence of `(entry, stored hash)` pairs from index 0 on; returns the last hash.
-pub fn verify_chain<I>(entries: I) -> Result<(u64, Hash), ChainError>
-where
-    I: IntoIterator<Item = (Entry, Hash)>,
-{
-    let mut prev = GENESIS;
-    let mut count = 0u64;
-    for (entry, stored) in entries {
-        if entry.index != count {
-            return Err(ChainError::Gap { position: count, found: entry.index, expected: count });
-        }
-        let computed = entry.chain_hash(&prev);
-        if computed != stored {
-            return Err(ChainError::HashMismatch {
-                index: entry.index,
-                kind: entry.kind.as_str(),
-                stored: hex::encode(stored),
-                computed: hex::encode(computed),
-            });
-        }
-        prev = computed;
-        count += 1;
+/// Serde for [`Hash`] as lowercase hex.
+pub mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as hex.
+    pub fn serialize<S: Serializer>(h: &super::Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
     }
-    Ok((count, prev))
+
+    /// Deserializes from hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<super::Hash, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_hash(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a 32-byte hex hash")))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn chain(n: u64) -> Vec<(Entry, Hash)> {
-        let mut prev = GENESIS;
-        (0..n)
-            .map(|index| {
-                let e = Entry {
-                    index,
-                    kind: EntryKind::MessageAccepted,
-                    tenant: "09162000".into(),
-                    at: "2026-01-01T00:00:00Z".into(),
-                    payload_digest: payload_digest(b"salt", &index.to_be_bytes()),
-                    meta: format!("{{\"n\":{index}}}"),
-                };
-                prev = e.chain_hash(&prev);
-                (e, prev)
-            })
-            .collect()
+    fn entry(index: u64) -> Entry {
+        Entry {
+            index,
+            kind: EntryKind::MessageAccepted,
+            tenant: "09162000".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            payload_digest: payload_digest(b"salt", &index.to_be_bytes()),
+            meta: format!("{{\"n\":{index}}}"),
+        }
     }
 
     #[test]
-    fn an_intact_chain_verifies() {
-        let (count, _) = verify_chain(chain(5)).expect("intact");
-        assert_eq!(count, 5);
+    fn every_field_changes_the_leaf() {
+        let base = entry(3).leaf_hash();
+        let mut e = entry(3);
+        e.index = 4;
+        assert_ne!(e.leaf_hash(), base);
+        let mut e = entry(3);
+        e.kind = EntryKind::MessageFailed;
+        assert_ne!(e.leaf_hash(), base);
+        let mut e = entry(3);
+        e.tenant = "06412000".into();
+        assert_ne!(e.leaf_hash(), base);
+        let mut e = entry(3);
+        e.at.push('1');
+        assert_ne!(e.leaf_hash(), base);
+        let mut e = entry(3);
+        e.payload_digest[0] ^= 1;
+        assert_ne!(e.leaf_hash(), base);
+        let mut e = entry(3);
+        e.meta.push(' ');
+        assert_ne!(e.leaf_hash(), base);
     }
 
     #[test]
-    fn a_changed_field_is_named() {
-        let mut c = chain(5);
-        c[2].0.meta = "{\"n\":99}".into();
-        let e = verify_chain(c).expect_err("tampered");
-        assert!(matches!(e, ChainError::HashMismatch { index: 2, .. }), "{e}");
+    fn field_boundaries_cannot_be_shifted() {
+        let mut a = entry(0);
+        a.tenant = "ab".into();
+        a.at = "c".into();
+        let mut b = entry(0);
+        b.tenant = "a".into();
+        b.at = "bc".into();
+        assert_ne!(a.leaf_hash(), b.leaf_hash());
     }
 
     #[test]
-    fn a_removed_entry_is_a_gap() {
-        let mut c = chain(5);
-        c.remove(3);
-        assert!(matches!(verify_chain(c), Err(ChainError::Gap { found: 4, expected: 3, .. })));
-    }
-
-    #[test]
-    fn salt_changes_the_digest() {
+    fn kinds_round_trip_and_salt_changes_the_digest() {
+        for k in EntryKind::ALL {
+            assert_eq!(EntryKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(EntryKind::parse("nope"), None);
         assert_ne!(payload_digest(b"a", b"x"), payload_digest(b"b", b"x"));
     }
 }

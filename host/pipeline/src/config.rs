@@ -27,6 +27,9 @@ pub struct Config {
     /// Message processing workers. Default: number of CPUs.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Seconds between signed journal checkpoints (only when the journal grew). Default 30.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_secs: u64,
     /// Intake limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -39,6 +42,10 @@ pub struct Config {
     /// Tenants (municipalities).
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
+}
+
+fn default_checkpoint_interval() -> u64 {
+    30
 }
 
 fn default_data_dir() -> PathBuf {
@@ -229,6 +236,9 @@ impl Config {
                     return Err(format!("tenant `{}` uses adapter `{a}`, which is not defined", t.ags));
                 }
             }
+        }
+        if self.checkpoint_interval_secs == 0 {
+            return Err("checkpoint_interval_secs must be greater than 0".into());
         }
         if self.sandbox.cpu_budget_ms == 0 {
             return Err("sandbox.cpu_budget_ms must be greater than 0".into());

@@ -169,6 +169,15 @@ impl Pipeline {
             config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
         let (queue, rx) = mpsc::channel::<Job>(1024);
         tokio::spawn(dispatch(shared.clone(), rx, workers));
+        let applied = applied_config(&config, &shared.tenants, &loaded);
+        let digest = hex_sha256(applied.to_string().as_bytes());
+        if shared.store.apply_config(digest.clone(), applied)? {
+            tracing::info!(config_digest = %digest, "configuration change journaled");
+        }
+        tokio::spawn(checkpoint_ticker(
+            Arc::downgrade(&shared),
+            std::time::Duration::from_secs(config.checkpoint_interval_secs),
+        ));
         let pipeline = Self { shared, limits: config.limits.to_limits(), queue, config };
         pipeline.requeue_pending()?;
         Ok(pipeline)
@@ -272,6 +281,66 @@ impl Pipeline {
         let kennung =
             |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
         Err(SubmitError::UnknownTenant { reader: kennung(&env.reader), author: kennung(&env.author) })
+    }
+}
+
+/// What the journal records about the running configuration: tenants with their adapters'
+/// content hashes and config keys, limits. Never secrets (none exist in this config yet).
+fn applied_config(
+    config: &Config,
+    tenants: &HashMap<String, Tenant>,
+    loaded: &HashMap<&str, Arc<LoadedAdapter>>,
+) -> serde_json::Value {
+    let mut list: Vec<_> = config
+        .tenants
+        .iter()
+        .map(|t| {
+            let adapters: Vec<_> = t
+                .adapters
+                .iter()
+                .filter_map(|name| loaded.get(name.as_str()))
+                .map(|a| serde_json::json!({"name": a.info().name, "version": a.info().version, "hash": a.content_hash()}))
+                .collect();
+            serde_json::json!({
+                "ags": t.ags,
+                "adapters": adapters,
+                "config": tenants.get(&t.ags).map(|x| (*x.config).clone()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| a["ags"].as_str().cmp(&b["ags"].as_str()));
+    serde_json::json!({
+        "tenants": list,
+        "limits": {
+            "max_body_bytes": config.limits.max_body_bytes,
+            "max_depth": config.limits.max_depth,
+            "max_elements": config.limits.max_elements,
+        },
+        "sandbox": {"cpu_budget_ms": config.sandbox.cpu_budget_ms, "max_memory_mib": config.sandbox.max_memory_mib},
+    })
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Signs a checkpoint every `interval` while the pipeline lives (the store skips it when
+/// nothing was appended).
+async fn checkpoint_ticker(shared: std::sync::Weak<Shared>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else { break };
+        let store = shared.store.clone();
+        drop(shared);
+        match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "could not sign a checkpoint"),
+            Err(_) => break,
+        }
     }
 }
 

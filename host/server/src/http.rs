@@ -6,6 +6,11 @@
 //! | `GET /v1/messages/{uuid}[?wait=SECONDS]` | status and the documents it produced; `wait` long-polls until processed |
 //! | `GET /v1/tenants/{ags}/citizens` | the tenant's citizens |
 //! | `GET /v1/tenants/{ags}/citizens/{id}` | one citizen's e-file |
+//! | `GET /v1/messages/{uuid}/proof` | a receipt: the acceptance entry, its inclusion proof and a signed checkpoint covering it |
+//! | `GET /v1/checkpoints/latest`, `GET /v1/checkpoints/{size}` | signed checkpoints |
+//! | `POST /v1/checkpoints` | signs a checkpoint now (if the journal grew) and returns the latest |
+//! | `GET /v1/checkpoints/consistency?from=M&to=N` | RFC 6962 consistency proof between two tree sizes |
+//! | `GET /v1/public-key` | the installation's checkpoint key, for auditors |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness (storage can write) |
 
 use std::convert::Infallible;
@@ -90,6 +95,60 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
         (&Method::POST, ["v1", "messages"]) => post_message(pipeline, req).await,
+        (&Method::GET, ["v1", "messages", uuid, "proof"]) => {
+            let store = pipeline.store();
+            let uuid = uuid.to_ascii_lowercase();
+            blocking(move || {
+                Ok(match store.receipt(None, &uuid)? {
+                    Some(r) => json(StatusCode::OK, &r),
+                    None => error(StatusCode::NOT_FOUND, "not_found", format!("no message {uuid}")),
+                })
+            })
+            .await
+        }
+        (&Method::GET, ["v1", "checkpoints", "latest"]) => {
+            let store = pipeline.store();
+            blocking(move || Ok(checkpoint_or_404(store.latest_checkpoint()?, "no checkpoint has been signed yet")))
+                .await
+        }
+        (&Method::POST, ["v1", "checkpoints"]) => {
+            let store = pipeline.store();
+            blocking(move || Ok(checkpoint_or_404(store.checkpoint()?, "the journal is empty"))).await
+        }
+        (&Method::GET, ["v1", "checkpoints", "consistency"]) => {
+            let param = |k| query_param(req.uri().query(), k).and_then(|v| v.parse::<u64>().ok());
+            let (Some(from), Some(to)) = (param("from"), param("to")) else {
+                return error(StatusCode::BAD_REQUEST, "bad_query", "give from=SIZE&to=SIZE as whole numbers");
+            };
+            let store = pipeline.store();
+            blocking(move || match store.consistency_proof(from, to) {
+                Ok(proof) => Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"from": from, "to": to, "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()}),
+                )),
+                Err(efile_bridge_store::StoreError::NotFound(reason)) => {
+                    Ok(error(StatusCode::NOT_FOUND, "not_found", reason))
+                }
+                Err(e) => Err(e),
+            })
+            .await
+        }
+        (&Method::GET, ["v1", "checkpoints", size]) => {
+            let Ok(size) = size.parse::<u64>() else {
+                return error(StatusCode::BAD_REQUEST, "bad_size", format!("`{size}` is not a tree size"));
+            };
+            let store = pipeline.store();
+            blocking(move || {
+                Ok(checkpoint_or_404(store.checkpoint_at(size)?, &format!("no checkpoint at tree size {size}")))
+            })
+            .await
+        }
+        (&Method::GET, ["v1", "public-key"]) => {
+            let key = pipeline.store().public_key().to_json();
+            let mut resp = Response::new(Full::new(Bytes::from(key)));
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
         (&Method::GET, ["v1", "messages", uuid]) => {
             let wait = query_param(req.uri().query(), "wait").and_then(|w| w.parse::<u64>().ok()).unwrap_or(0).min(30);
             get_message(pipeline, uuid, Duration::from_secs(wait)).await
@@ -131,6 +190,13 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
             format!("{} is not allowed on {path}", req.method()),
         ),
         _ => error(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}")),
+    }
+}
+
+fn checkpoint_or_404(cp: Option<efile_bridge_store::journal::checkpoint::Checkpoint>, why: &str) -> Response<Body> {
+    match cp {
+        Some(cp) => json(StatusCode::OK, &cp),
+        None => error(StatusCode::NOT_FOUND, "not_found", why),
     }
 }
 

@@ -13,17 +13,29 @@
 //! - **Append-only.** Journal entries, payloads and record versions are only ever inserted;
 //!   triggers refuse `UPDATE` and `DELETE` on the journal and on document versions. A changed
 //!   record is a new version of the document, never an overwrite.
-//! - **Hash-chained.** Every journal entry's hash covers the previous one (see
-//!   `efile-bridge-journal`); entries reference payloads only by salted digest.
+//! - **Merkle journal.** Every state change is a leaf of an RFC 6962-style Merkle tree (see
+//!   `efile-bridge-journal`); perfect subtree hashes are stored as they complete, in the same
+//!   transaction as the leaf, so roots and proofs cost O(log n) reads. Checkpoints (size,
+//!   root, time) are signed with the installation's Ed25519 key.
+//! - **Payloads apart.** Entries reference payloads only by salted digest, so a payload can be
+//!   deleted at the end of its retention period (with a `payload-deleted` entry) while every
+//!   proof stays valid. Payload rows are never removed, only their bytes.
 //!
 //! # On-disk layout
 //! `DATA_DIR/efile.sqlite3` (+ `-wal`, `-shm`) with the tables `journal`, `payloads`,
 //! `messages`, `citizens`, `citizen_identifiers`, `files` (Akte), `cases` (Vorgang),
-//! `documents` and `document_versions`; see [`schema`](crate) in `sqlite.rs`.
+//! `documents` and `document_versions`, `merkle_nodes`, `checkpoints`, `holds`, `settings`;
+//! see `SCHEMA` in `sqlite.rs`. The signing key is `DATA_DIR/keys/checkpoint-ed25519.key`
+//! (owner-only), the installation's name `DATA_DIR/keys/origin`.
 
 mod sqlite;
 
+pub use efile_bridge_journal as journal;
 pub use sqlite::SqliteStore;
+
+use efile_bridge_journal::Hash;
+use efile_bridge_journal::checkpoint::{Checkpoint, PublicKey};
+use efile_bridge_journal::receipt::Receipt as JournalReceipt;
 
 use efile_bridge_model::{EfileRecord, MessageInfo};
 use serde::Serialize;
@@ -52,6 +64,77 @@ pub enum StoreError {
     /// A message id does not exist.
     #[error("no message with id {0}")]
     UnknownMessage(i64),
+    /// A request names something that does not exist or is out of range.
+    #[error("{0}")]
+    NotFound(String),
+    /// The signing key is unusable.
+    #[error(transparent)]
+    Key(#[from] efile_bridge_journal::checkpoint::CheckpointError),
+}
+
+/// How far `verify` has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyStage {
+    /// Entries checked so far, of a total.
+    Entries(u64, u64),
+    /// Payload bytes checked so far, of a total.
+    Payloads(u64, u64),
+}
+
+/// What `verify` checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VerifyReport {
+    /// Journal entries (leaves) recomputed.
+    pub entries: u64,
+    /// Checkpoint signatures and roots checked.
+    pub checkpoints: u64,
+    /// Consistency proofs between consecutive checkpoints checked.
+    pub consistency_steps: u64,
+    /// Messages checked against their entries.
+    pub messages: u64,
+    /// Record versions checked against their processing entries.
+    pub record_versions: u64,
+    /// Payloads rehashed.
+    pub payloads: u64,
+    /// Payload bytes rehashed.
+    pub payload_bytes: u64,
+    /// Payloads deleted with a deletion entry.
+    pub deleted_payloads: u64,
+    /// Seconds spent rehashing payloads.
+    pub payload_seconds: f64,
+    /// Seconds in all.
+    pub seconds: f64,
+}
+
+/// A legal hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    /// Tenant.
+    pub tenant: String,
+    /// Citizen id.
+    pub citizen_id: String,
+    /// Why.
+    pub reason: String,
+    /// Journal index of the hold-added entry.
+    pub added_index: u64,
+}
+
+/// One payload that retention deletes (or would delete).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deletion {
+    /// Tenant.
+    pub tenant: String,
+    /// `record-version` or `message-body`.
+    pub what: String,
+    /// Document id (record versions) or message UUID (bodies).
+    pub id: String,
+    /// The payload digest, hex.
+    pub digest: String,
+    /// Why it may go.
+    pub rule: String,
+    /// Journal index of the deletion entry (none in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_index: Option<u64>,
 }
 
 /// Where a message came from relative to the tenant.
@@ -280,6 +363,9 @@ pub struct DocumentView {
     pub metadata: Vec<(String, String)>,
     /// Attachment names.
     pub attachments: Vec<String>,
+    /// The record's content was deleted at the end of its retention period (metadata gone,
+    /// the journal still proves it existed).
+    pub content_deleted: bool,
 }
 
 /// What a storage backend offers the pipeline.
@@ -303,8 +389,34 @@ pub trait Storage: Send + Sync + 'static {
     fn citizens(&self, tenant: &str) -> Result<Vec<CitizenSummary>, StoreError>;
     /// One citizen's file.
     fn citizen_file(&self, tenant: &str, citizen_id: &str) -> Result<Option<CitizenFile>, StoreError>;
-    /// Recomputes the hash chain and checks payload digests; returns the number of entries.
-    fn verify(&self) -> Result<u64, StoreError>;
+    /// Recomputes the whole tree, checks every checkpoint signature and consistency step, every
+    /// message, record version and payload against its entry; the first mismatch is a
+    /// [`StoreError::Verify`] naming the place.
+    fn verify(&self, progress: &(dyn Fn(VerifyStage) + Sync)) -> Result<VerifyReport, StoreError>;
+    /// Signs a checkpoint if the journal grew since the last one; returns the latest.
+    fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+    /// The latest checkpoint.
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+    /// The checkpoint at exactly this tree size.
+    fn checkpoint_at(&self, tree_size: u64) -> Result<Option<Checkpoint>, StoreError>;
+    /// The consistency proof between two tree sizes (both at most the latest checkpoint's).
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
+    /// A receipt with inclusion proof for a message's acceptance entry, against a checkpoint
+    /// that covers it (signed now if needed).
+    fn receipt(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<JournalReceipt>, StoreError>;
+    /// The installation's public key.
+    fn public_key(&self) -> PublicKey;
+    /// Records a `config-applied` entry if `digest` differs from the last one recorded.
+    fn apply_config(&self, digest: String, meta: serde_json::Value) -> Result<bool, StoreError>;
+    /// Deletes payloads whose retention deadline is before `today` (YYYY-MM-DD) and that are
+    /// not under a legal hold, each with a `payload-deleted` entry; `dry_run` only lists them.
+    fn retention_run(&self, today: &str, dry_run: bool) -> Result<Vec<Deletion>, StoreError>;
+    /// Places a legal hold on a citizen's file.
+    fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError>;
+    /// Lifts a legal hold; false if there was none.
+    fn hold_remove(&self, tenant: &str, citizen_id: &str) -> Result<bool, StoreError>;
+    /// Active holds, of one tenant or all.
+    fn holds(&self, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError>;
     /// Whether the backend can currently write.
     fn healthy(&self) -> bool;
 }

@@ -6,13 +6,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use efile_bridge_journal::{Entry, EntryKind, GENESIS, Hash, payload_digest};
+use efile_bridge_journal::checkpoint::{Checkpoint, PublicKey, Signer};
+use efile_bridge_journal::merkle::{Frontier, NodeSource};
+use efile_bridge_journal::{Entry, EntryKind, Hash, NO_PAYLOAD, payload_digest};
 use efile_bridge_model::{EfileRecord, IdentifierKind, MessageInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod retention;
+mod verify;
+
+use efile_bridge_journal::merkle;
+use efile_bridge_journal::receipt::Receipt as JournalReceipt;
+
 use crate::{
-    Accepted, AdapterRef, CaseView, CitizenFile, CitizenSummary, DocumentRef, DocumentView, FileView, MessageState,
-    MessageStatus, NewMessage, PendingMessage, Receipt, Storage, StoreError, now_rfc3339,
+    Accepted, AdapterRef, CaseView, CitizenFile, CitizenSummary, Deletion, DocumentRef, DocumentView, FileView, Hold,
+    MessageState, MessageStatus, NewMessage, PendingMessage, Receipt, Storage, StoreError, VerifyReport, VerifyStage,
+    now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -27,16 +36,55 @@ CREATE TABLE IF NOT EXISTS journal (
     at             TEXT NOT NULL,
     payload_digest BLOB NOT NULL,
     meta           TEXT NOT NULL,
-    hash           BLOB NOT NULL
+    hash           BLOB NOT NULL -- Merkle leaf hash H(0x00 || leaf bytes)
 );
 CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
     BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
     BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+    level INTEGER NOT NULL, -- perfect subtree of 2^level leaves, level >= 1 (leaves are in journal)
+    idx   INTEGER NOT NULL, -- starting at leaf idx << level
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS merkle_no_update BEFORE UPDATE ON merkle_nodes
+    BEGIN SELECT RAISE(ABORT, 'merkle nodes are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS merkle_no_delete BEFORE DELETE ON merkle_nodes
+    BEGIN SELECT RAISE(ABORT, 'merkle nodes are append-only'); END;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    tree_size INTEGER PRIMARY KEY,
+    root      BLOB NOT NULL,
+    at        TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 CREATE TABLE IF NOT EXISTS payloads (
-    digest BLOB PRIMARY KEY,
-    salt   BLOB NOT NULL,
-    data   BLOB
+    digest      BLOB PRIMARY KEY,
+    salt        BLOB NOT NULL,
+    data        BLOB,             -- NULL once deleted by retention
+    deleted_idx INTEGER           -- the payload-deleted entry
+);
+CREATE TRIGGER IF NOT EXISTS payloads_only_deleted BEFORE UPDATE ON payloads
+    WHEN NEW.data IS NOT NULL OR NEW.digest IS NOT OLD.digest OR NEW.salt IS NOT OLD.salt
+         OR NEW.deleted_idx IS NULL
+    BEGIN SELECT RAISE(ABORT, 'payloads can only be deleted, with a journal entry'); END;
+CREATE TRIGGER IF NOT EXISTS payloads_no_delete BEFORE DELETE ON payloads
+    BEGIN SELECT RAISE(ABORT, 'payload rows are kept; only their bytes are deleted'); END;
+CREATE TABLE IF NOT EXISTS holds (
+    id          INTEGER PRIMARY KEY,
+    tenant      TEXT NOT NULL,
+    citizen_id  INTEGER NOT NULL REFERENCES citizens (id),
+    reason      TEXT NOT NULL,
+    added_idx   INTEGER NOT NULL,
+    removed_idx INTEGER
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS messages (
     id              INTEGER PRIMARY KEY,
@@ -122,19 +170,17 @@ CREATE TRIGGER IF NOT EXISTS versions_no_delete BEFORE DELETE ON document_versio
     BEGIN SELECT RAISE(ABORT, 'document versions are immutable'); END;
 "#;
 
-enum WriteOp {
-    Accept(NewMessage, mpsc::Sender<Result<Accepted, StoreError>>),
-    Processed(i64, AdapterRef, Vec<EfileRecord>, mpsc::Sender<Result<(), StoreError>>),
-    Failed(i64, Option<AdapterRef>, String, mpsc::Sender<Result<(), StoreError>>),
-}
-
 /// The embedded SQLite store.
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteOp>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     healthy: Arc<AtomicBool>,
+    public_key: PublicKey,
 }
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,28 +194,72 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     // FULL: the WAL is fsynced at every commit, so a commit that returned survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Bytes deleted at the end of their retention period are overwritten, not just unlinked.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the store in `data_dir`, and the installation's signing key
+    /// in `data_dir/keys` (created on first start).
+    ///
+    /// Recovery after an unclean stop is SQLite's: a transaction whose WAL frames were not
+    /// completely written (a torn last batch) fails its checksum and is discarded, and no
+    /// caller was told it was durable. On top of that, the tree is checked against the latest
+    /// checkpoint before anything is written: a journal that lost signed entries does not open.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: data_dir.display().to_string(), reason };
         std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
+        let signer = Arc::new(Signer::load_or_create(&data_dir.join("keys"))?);
         let path = data_dir.join("efile.sqlite3");
         let conn = open_connection(&path).map_err(|e| open_err(e.to_string()))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(open_err(format!(
+                "schema version {version} is newer than this efile-bridge understands ({SCHEMA_VERSION})"
+            )));
+        }
         conn.execute_batch(SCHEMA).map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('origin', ?1)", [signer.origin()])?;
+        let origin = checkpoint_origin(&conn)?;
+        if origin != signer.origin() {
+            return Err(open_err(format!(
+                "the signing key in keys/ belongs to `{}`, but this journal is `{origin}`",
+                signer.origin()
+            )));
+        }
         let head = JournalHead::load(&conn)?;
+        check_against_latest_checkpoint(&conn, &head, &signer.public_key())
+            .map_err(|e| open_err(format!("the journal does not match its latest checkpoint: {e}")))?;
         let readers = (0..READERS).map(|_| open_connection(&path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
+        let public_key = signer.public_key();
         std::thread::Builder::new()
             .name("efile-store-writer".into())
-            .spawn(move || writer_loop(conn, head, rx, flag))
+            .spawn(move || writer_loop(conn, head, signer, rx, flag))
             .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { writer: Mutex::new(tx), readers, next_reader: AtomicUsize::new(0), healthy })
+        Ok(Self { writer: Mutex::new(tx), readers, next_reader: AtomicUsize::new(0), healthy, public_key })
+    }
+
+    /// Runs `f` on the writer thread in its own savepoint of the next group commit, and
+    /// returns its result once that commit is durable.
+    fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &mut JournalHead, &Signer) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let op: WriteOp = Box::new(move |conn, head, signer| {
+            let result = f(conn, head, signer);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move || drop(tx.send(result)));
+            (ok, reply)
+        });
+        self.send(op)?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     fn send(&self, op: WriteOp) -> Result<(), StoreError> {
@@ -189,22 +279,54 @@ impl SqliteStore {
     }
 }
 
-/// The in-memory tip of the journal, owned by the writer.
-#[derive(Clone, Copy)]
+/// The in-memory tip of the journal, owned by the writer: the tree's right edge.
+#[derive(Clone)]
 struct JournalHead {
-    next: u64,
-    last: Hash,
+    frontier: Frontier,
+}
+
+/// Perfect subtree hashes read from the database: leaves from `journal`, the rest from
+/// `merkle_nodes`.
+pub(crate) struct DbNodes<'c>(pub(crate) &'c Connection);
+
+impl NodeSource for DbNodes<'_> {
+    type Error = StoreError;
+
+    fn perfect(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        let row: Option<Vec<u8>> = if level == 0 {
+            self.0
+                .prepare_cached("SELECT hash FROM journal WHERE idx = ?1")?
+                .query_row([index as i64], |r| r.get(0))
+                .optional()?
+        } else {
+            self.0
+                .prepare_cached("SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2")?
+                .query_row(params![level, index as i64], |r| r.get(0))
+                .optional()?
+        };
+        row.map(|h| to_hash(&h)).ok_or_else(|| {
+            StoreError::Verify(format!(
+                "merkle node for entries {}..{} is missing",
+                index << level,
+                (index + 1) << level
+            ))
+        })
+    }
+}
+
+/// Number of journal entries.
+pub(crate) fn journal_size(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM journal", [], |r| r.get::<_, i64>(0))? as u64)
 }
 
 impl JournalHead {
     fn load(conn: &Connection) -> Result<Self, StoreError> {
-        let row: Option<(i64, Vec<u8>)> = conn
-            .query_row("SELECT idx, hash FROM journal ORDER BY idx DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        Ok(match row {
-            Some((idx, hash)) => Self { next: idx as u64 + 1, last: to_hash(&hash) },
-            None => Self { next: 0, last: GENESIS },
-        })
+        let size = journal_size(conn)?;
+        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)? })
+    }
+
+    fn next(&self) -> u64 {
+        self.frontier.size()
     }
 
     fn append(
@@ -217,18 +339,25 @@ impl JournalHead {
         meta: String,
     ) -> Result<(u64, Hash), StoreError> {
         let entry = Entry {
-            index: self.next,
+            index: self.next(),
             kind,
             tenant: tenant.to_owned(),
             at: at.to_owned(),
             payload_digest: digest,
             meta,
         };
-        let hash = entry.chain_hash(&self.last);
-        tx.prepare_cached("INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![entry.index as i64, kind.as_str(), tenant, at, &digest[..], entry.meta, &hash[..]])?;
-        self.next += 1;
-        self.last = hash;
+        let hash = entry.leaf_hash();
+        tx.prepare_cached(
+            "INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![entry.index as i64, kind.as_str(), tenant, at, &digest[..], entry.meta, &hash[..]])?;
+        for (level, idx, node) in self.frontier.push(hash) {
+            tx.prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?.execute(params![
+                level,
+                idx as i64,
+                &node[..]
+            ])?;
+        }
         Ok((entry.index, hash))
     }
 }
@@ -251,12 +380,20 @@ fn store_payload(tx: &Connection, data: &[u8]) -> Result<Hash, StoreError> {
     Ok(digest)
 }
 
-enum Reply {
-    Accept(mpsc::Sender<Result<Accepted, StoreError>>, Result<Accepted, StoreError>),
-    Unit(mpsc::Sender<Result<(), StoreError>>, Result<(), StoreError>),
-}
+/// Sends a write's result once its transaction is committed (or drops it if the commit failed,
+/// which the caller sees as [`StoreError::WriterGone`]).
+type Reply = Box<dyn FnOnce() + Send>;
 
-fn writer_loop(mut conn: Connection, mut head: JournalHead, rx: mpsc::Receiver<WriteOp>, healthy: Arc<AtomicBool>) {
+/// One write, run by the writer thread inside its own savepoint; returns whether it succeeded.
+type WriteOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, Reply) + Send>;
+
+fn writer_loop(
+    mut conn: Connection,
+    mut head: JournalHead,
+    signer: Arc<Signer>,
+    rx: mpsc::Receiver<WriteOp>,
+    healthy: Arc<AtomicBool>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -265,33 +402,16 @@ fn writer_loop(mut conn: Connection, mut head: JournalHead, rx: mpsc::Receiver<W
                 Err(_) => break,
             }
         }
-        let saved = head;
+        let saved = head.clone();
         let result = (|| -> Result<Vec<Reply>, StoreError> {
             let mut tx = conn.transaction()?;
             let mut replies = Vec::with_capacity(batch.len());
             for op in batch.drain(..) {
                 // Each write gets its own savepoint: one bad write fails alone, not the batch.
-                let before = head;
+                let before = head.clone();
                 let mut sp = tx.savepoint_with_name("op")?;
                 sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-                let reply = match op {
-                    WriteOp::Accept(msg, reply) => {
-                        let r = accept(&sp, &mut head, msg);
-                        Reply::Accept(reply, r)
-                    }
-                    WriteOp::Processed(id, adapter, records, reply) => {
-                        let r = processed(&sp, &mut head, id, adapter, records);
-                        Reply::Unit(reply, r)
-                    }
-                    WriteOp::Failed(id, adapter, error, reply) => {
-                        let r = failed(&sp, &mut head, id, adapter, error);
-                        Reply::Unit(reply, r)
-                    }
-                };
-                let ok = match &reply {
-                    Reply::Accept(_, r) => r.is_ok(),
-                    Reply::Unit(_, r) => r.is_ok(),
-                };
+                let (ok, reply) = op(&sp, &mut head, &signer);
                 if ok {
                     sp.commit()?;
                 } else {
@@ -306,20 +426,13 @@ fn writer_loop(mut conn: Connection, mut head: JournalHead, rx: mpsc::Receiver<W
         match result {
             Ok(replies) => {
                 healthy.store(true, Ordering::Relaxed);
-                for r in replies {
-                    match r {
-                        Reply::Accept(tx, r) => drop(tx.send(r)),
-                        Reply::Unit(tx, r) => drop(tx.send(r)),
-                    }
-                }
+                replies.into_iter().for_each(|reply| reply());
             }
             Err(e) => {
-                // Nothing of this batch is durable: tell every sender, and re-read the tip.
+                // Nothing of this batch is durable; no sender is told it is. Re-read the tip.
                 healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, "journal commit failed");
                 head = JournalHead::load(&conn).unwrap_or(saved);
-                // The batch was drained into replies that never got built; senders see a
-                // closed channel, which the caller reports as WriterGone.
             }
         }
     }
@@ -499,7 +612,7 @@ fn processed(
         return Ok(());
     }
     let at = now_rfc3339();
-    let idx = head.next;
+    let idx = head.next();
     let mut produced = Vec::with_capacity(records.len());
     for (no, record) in records.iter().enumerate() {
         let citizen = resolve_citizen(tx, &tenant, record, idx)?;
@@ -551,7 +664,7 @@ fn processed(
         "records": produced,
     })
     .to_string();
-    head.append(tx, EntryKind::MessageProcessed, &tenant, &at, GENESIS, meta)?;
+    head.append(tx, EntryKind::MessageProcessed, &tenant, &at, NO_PAYLOAD, meta)?;
     tx.prepare_cached(
         "UPDATE messages SET state = 'processed', adapter = ?2, adapter_version = ?3, adapter_hash = ?4 WHERE id = ?1",
     )?
@@ -571,7 +684,7 @@ fn failed(
         return Ok(());
     }
     let meta = serde_json::json!({"message": uuid, "adapter": adapter, "error": error}).to_string();
-    head.append(tx, EntryKind::MessageFailed, &tenant, &now_rfc3339(), GENESIS, meta)?;
+    head.append(tx, EntryKind::MessageFailed, &tenant, &now_rfc3339(), NO_PAYLOAD, meta)?;
     let (name, version, hash) = match adapter {
         Some(a) => (Some(a.name), Some(a.version), Some(a.hash)),
         None => (None, None, None),
@@ -591,9 +704,7 @@ fn state_of(s: &str) -> MessageState {
 
 impl Storage for SqliteStore {
     fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
-        let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Accept(msg, tx))?;
-        rx.recv().map_err(|_| StoreError::WriterGone)?
+        self.write(move |c, head, _| accept(c, head, msg))
     }
 
     fn record_processed(
@@ -602,15 +713,11 @@ impl Storage for SqliteStore {
         adapter: AdapterRef,
         records: Vec<EfileRecord>,
     ) -> Result<(), StoreError> {
-        let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Processed(message_id, adapter, records, tx))?;
-        rx.recv().map_err(|_| StoreError::WriterGone)?
+        self.write(move |c, head, _| processed(c, head, message_id, adapter, records))
     }
 
     fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError> {
-        let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Failed(message_id, adapter, error, tx))?;
-        rx.recv().map_err(|_| StoreError::WriterGone)?
+        self.write(move |c, head, _| failed(c, head, message_id, adapter, error))
     }
 
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError> {
@@ -718,8 +825,110 @@ impl Storage for SqliteStore {
         self.read(|c| citizen_file(c, tenant, citizen_id))
     }
 
-    fn verify(&self) -> Result<u64, StoreError> {
-        self.read(verify)
+    fn verify(&self, progress: &(dyn Fn(VerifyStage) + Sync)) -> Result<VerifyReport, StoreError> {
+        self.read(|c| verify::verify(c, &self.public_key, progress))
+    }
+
+    fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.write(|c, head, signer| make_checkpoint(c, head, signer))
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.read(|c| checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None))
+    }
+
+    fn checkpoint_at(&self, tree_size: u64) -> Result<Option<Checkpoint>, StoreError> {
+        self.read(|c| checkpoint_where(c, "WHERE tree_size = ?1", Some(tree_size)))
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let latest = checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None)?.map_or(0, |cp| cp.tree_size);
+            if old > new || new > latest {
+                return Err(StoreError::NotFound(format!(
+                    "no consistency proof from {old} to {new}: sizes must satisfy old <= new <= {latest} (latest checkpoint)"
+                )));
+            }
+            merkle::consistency_proof(&DbNodes(c), old, new)
+        })
+    }
+
+    fn receipt(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<JournalReceipt>, StoreError> {
+        let found = self.read(|c| {
+            c.prepare_cached(
+                "SELECT journal_idx FROM messages WHERE uuid = ?1 AND (?2 IS NULL OR tenant = ?2) ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![uuid, tenant], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(StoreError::from)
+        })?;
+        let Some(index) = found.map(|i| i as u64) else { return Ok(None) };
+        let mut checkpoint = self.latest_checkpoint()?;
+        if checkpoint.as_ref().is_none_or(|cp| cp.tree_size <= index) {
+            checkpoint = self.checkpoint()?;
+        }
+        let Some(checkpoint) = checkpoint else {
+            return Err(StoreError::Verify(format!("no checkpoint covers entry {index}")));
+        };
+        self.read(|c| {
+            let entry = read_entry(c, index)?;
+            let salt: Vec<u8> = c
+                .prepare_cached("SELECT salt FROM payloads WHERE digest = ?1")?
+                .query_row([&entry.payload_digest[..]], |r| r.get(0))?;
+            let proof = merkle::inclusion_proof(&DbNodes(c), index, checkpoint.tree_size)?;
+            Ok(Some(JournalReceipt {
+                format: efile_bridge_journal::receipt::FORMAT.into(),
+                message_uuid: Some(uuid.to_owned()),
+                leaf_hash: entry.leaf_hash(),
+                entry,
+                inclusion_proof: proof.iter().map(hex::encode).collect(),
+                checkpoint,
+                payload_salt: Some(hex::encode(salt)),
+            }))
+        })
+    }
+
+    fn public_key(&self) -> PublicKey {
+        self.public_key.clone()
+    }
+
+    fn apply_config(&self, digest: String, meta: serde_json::Value) -> Result<bool, StoreError> {
+        self.write(move |c, head, _| {
+            let last: Option<String> = c
+                .prepare_cached("SELECT value FROM settings WHERE key = 'config_digest'")?
+                .query_row([], |r| r.get(0))
+                .optional()?;
+            if last.as_deref() == Some(digest.as_str()) {
+                return Ok(false);
+            }
+            let meta = serde_json::json!({"config_digest": digest, "config": meta}).to_string();
+            head.append(c, EntryKind::ConfigApplied, "-", &now_rfc3339(), NO_PAYLOAD, meta)?;
+            c.prepare_cached("INSERT OR REPLACE INTO settings (key, value) VALUES ('config_digest', ?1)")?
+                .execute([&digest])?;
+            Ok(true)
+        })
+    }
+
+    fn retention_run(&self, today: &str, dry_run: bool) -> Result<Vec<Deletion>, StoreError> {
+        let today = today.to_owned();
+        if dry_run {
+            return self.read(|c| retention::candidates(c, &today));
+        }
+        self.write(move |c, head, _| retention::run(c, head, &today))
+    }
+
+    fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {
+        let (tenant, citizen_id, reason) = (tenant.to_owned(), citizen_id.to_owned(), reason.to_owned());
+        self.write(move |c, head, _| retention::hold_add(c, head, &tenant, &citizen_id, &reason))
+    }
+
+    fn hold_remove(&self, tenant: &str, citizen_id: &str) -> Result<bool, StoreError> {
+        let (tenant, citizen_id) = (tenant.to_owned(), citizen_id.to_owned());
+        self.write(move |c, head, _| retention::hold_remove(c, head, &tenant, &citizen_id))
+    }
+
+    fn holds(&self, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError> {
+        self.read(|c| retention::holds(c, tenant))
     }
 
     fn healthy(&self) -> bool {
@@ -782,6 +991,7 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
                         version: r.get::<_, i64>(7)? as u32,
                         message_uuid: r.get(8)?,
                         metadata: record.as_ref().map(|r| r.metadata.clone()).unwrap_or_default(),
+                        content_deleted: record.is_none(),
                         attachments: record.map(|r| r.attachments.into_iter().map(|a| a.name).collect()).unwrap_or_default(),
                     })
                 })?
@@ -802,37 +1012,103 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
     }))
 }
 
-fn verify(c: &Connection) -> Result<u64, StoreError> {
-    let mut stmt = c.prepare("SELECT idx, kind, tenant, at, payload_digest, meta, hash FROM journal ORDER BY idx")?;
-    let mut rows = stmt.query([])?;
-    let mut entries = Vec::new();
-    while let Some(r) = rows.next()? {
-        let kind: String = r.get(1)?;
-        let kind = EntryKind::parse(&kind).ok_or_else(|| {
-            StoreError::Verify(format!("entry {} has unknown kind `{kind}`", r.get::<_, i64>(0).unwrap_or(-1)))
-        })?;
-        entries.push((
-            Entry {
-                index: r.get::<_, i64>(0)? as u64,
-                kind,
-                tenant: r.get(2)?,
-                at: r.get(3)?,
-                payload_digest: to_hash(&r.get::<_, Vec<u8>>(4)?),
-                meta: r.get(5)?,
-            },
-            to_hash(&r.get::<_, Vec<u8>>(6)?),
-        ));
+/// Signs a checkpoint at the current size if the journal grew since the last one.
+fn make_checkpoint(c: &Connection, head: &JournalHead, signer: &Signer) -> Result<Option<Checkpoint>, StoreError> {
+    let latest = checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None)?;
+    let size = head.frontier.size();
+    if size == 0 || latest.as_ref().is_some_and(|cp| cp.tree_size >= size) {
+        return Ok(latest);
     }
-    let (count, _) = efile_bridge_journal::verify_chain(entries).map_err(|e| StoreError::Verify(e.to_string()))?;
-    let mut stmt = c.prepare("SELECT digest, salt, data FROM payloads WHERE data IS NOT NULL")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let digest = to_hash(&r.get::<_, Vec<u8>>(0)?);
-        let salt: Vec<u8> = r.get(1)?;
-        let data: Vec<u8> = r.get(2)?;
-        if payload_digest(&salt, &data) != digest {
-            return Err(StoreError::Verify(format!("payload {} does not match its digest", hex::encode(digest))));
-        }
+    let cp = signer.sign(size, head.frontier.root(), now_rfc3339());
+    c.prepare_cached("INSERT INTO checkpoints (tree_size, root, at, signature) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![cp.tree_size as i64, &cp.root_hash[..], cp.time, cp.signature])?;
+    tracing::debug!(tree_size = cp.tree_size, "checkpoint signed");
+    Ok(Some(cp))
+}
+
+pub(crate) fn checkpoint_where(
+    c: &Connection,
+    clause: &str,
+    size: Option<u64>,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let origin = checkpoint_origin(c)?;
+    let sql = format!("SELECT tree_size, root, at, signature FROM checkpoints {clause}");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Checkpoint> {
+        Ok(Checkpoint {
+            origin: origin.clone(),
+            tree_size: r.get::<_, i64>(0)? as u64,
+            root_hash: to_hash(&r.get::<_, Vec<u8>>(1)?),
+            time: r.get(2)?,
+            signature: r.get(3)?,
+        })
+    };
+    Ok(match size {
+        Some(n) => stmt.query_row([n as i64], map).optional()?,
+        None => stmt.query_row([], map).optional()?,
+    })
+}
+
+/// Every checkpoint, oldest first.
+pub(crate) fn all_checkpoints(c: &Connection) -> Result<Vec<Checkpoint>, StoreError> {
+    let origin = checkpoint_origin(c)?;
+    let mut stmt = c.prepare("SELECT tree_size, root, at, signature FROM checkpoints ORDER BY tree_size")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Checkpoint {
+            origin: origin.clone(),
+            tree_size: r.get::<_, i64>(0)? as u64,
+            root_hash: to_hash(&r.get::<_, Vec<u8>>(1)?),
+            time: r.get(2)?,
+            signature: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The origin is not stored per checkpoint: the installation has one, recorded at first start.
+fn checkpoint_origin(c: &Connection) -> Result<String, StoreError> {
+    c.prepare_cached("SELECT value FROM settings WHERE key = 'origin'")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Verify("the installation's origin is not recorded".into()))
+}
+
+/// One journal entry as stored.
+pub(crate) fn read_entry(c: &Connection, index: u64) -> Result<Entry, StoreError> {
+    let row = c
+        .prepare_cached("SELECT kind, tenant, at, payload_digest, meta FROM journal WHERE idx = ?1")?
+        .query_row([index as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Vec<u8>>(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((kind, tenant, at, digest, meta)) = row else {
+        return Err(StoreError::NotFound(format!("journal entry {index} does not exist")));
+    };
+    let kind = EntryKind::parse(&kind)
+        .ok_or_else(|| StoreError::Verify(format!("journal entry {index} has unknown kind `{kind}`")))?;
+    Ok(Entry { index, kind, tenant, at, payload_digest: to_hash(&digest), meta })
+}
+
+/// At start: the latest checkpoint is correctly signed, the journal has at least its entries,
+/// and they still give its root.
+fn check_against_latest_checkpoint(c: &Connection, head: &JournalHead, key: &PublicKey) -> Result<(), StoreError> {
+    let Some(cp) = checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None)? else { return Ok(()) };
+    cp.verify(key).map_err(|e| StoreError::Verify(e.to_string()))?;
+    if cp.tree_size > head.frontier.size() {
+        return Err(StoreError::Verify(format!(
+            "the checkpoint at tree size {} covers more entries than the journal holds ({})",
+            cp.tree_size,
+            head.frontier.size()
+        )));
     }
-    Ok(count)
+    let root = merkle::root(&DbNodes(c), cp.tree_size)?;
+    if root != cp.root_hash {
+        return Err(StoreError::Verify(format!(
+            "entries 0..{} give root {} but the checkpoint signed {}",
+            cp.tree_size,
+            hex::encode(root),
+            hex::encode(cp.root_hash)
+        )));
+    }
+    Ok(())
 }
