@@ -4,6 +4,7 @@
 mod drop_folder;
 mod fixtures;
 mod http;
+mod journal;
 mod sandbox;
 mod store;
 mod support;

@@ -1,49 +1,9 @@
-//! The `efile-bridge` binary as a user runs it: exit codes, messages naming the file and the
-//! problem, and the commands the README shows.
+//! Commands, exit codes, and messages naming the file and the problem.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn xmeld_wasm() -> &'static Path {
-    static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        efile_bridge_devkit::build(&root().join("plugins/adapters/xmeld"), &root().join("target/adapters"))
-            .unwrap_or_else(|e| panic!("{e}"))
-    })
-}
-
-fn bin(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_efile-bridge"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("EFILE_BRIDGE_LOG", "warn")
-        .output()
-        .expect("run efile-bridge")
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-fn write_config(dir: &Path) -> PathBuf {
-    let config = dir.join("efile-bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"data\"\n[[adapter]]\nname = \"xmeld\"\ncomponent = \"{}\"\n\
-             [[tenant]]\nags = \"09162000\"\nname = \"München\"\nadapters = [\"xmeld\"]\n",
-            xmeld_wasm().display()
-        ),
-    )
-    .expect("config");
-    config
-}
+use crate::support::{bin, root, text, write_config};
 
 #[test]
 fn ingest_then_list_show_check_and_verify() {
@@ -92,10 +52,41 @@ fn ingest_then_list_show_check_and_verify() {
     assert!(check.status.success(), "{}", text(&check.stderr));
     assert!(text(&check.stdout).contains("adapter `xmeld`"), "{}", text(&check.stdout));
 
-    let verify = bin(&config, &["verify"]);
+    let verify = bin(&config, &["verify", "--quiet"]);
     assert!(verify.status.success(), "{}", text(&verify.stderr));
-    // 3 accepted messages, each with one processing entry.
-    assert!(text(&verify.stdout).contains("6 entries verified"), "{}", text(&verify.stdout));
+    // The configuration, 3 accepted messages, each with one processing (or failure) entry.
+    assert!(text(&verify.stdout).contains("journal ok: 7 entries"), "{}", text(&verify.stdout));
+    assert!(text(&verify.stdout).contains("payloads ok:"), "{}", text(&verify.stdout));
+
+    // A receipt, checked offline with nothing but the public key (and the message itself).
+    let receipt = tmp.path().join("receipt.json");
+    let key = tmp.path().join("public-key.json");
+    let out = bin(&config, &["receipt", "--tenant", "09162000", "6e884c30-9524-4171-a63e-8845963c47b4"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&receipt, &out.stdout).expect("write");
+    let out = bin(&config, &["public-key"]);
+    std::fs::write(&key, &out.stdout).expect("write");
+    let message = inbox.join("anmeldung-0201-single-person.xml");
+    let no_config = tmp.path().join("nowhere.toml");
+    let args = |m: &Path| {
+        vec![
+            "verify-receipt".to_owned(),
+            receipt.display().to_string(),
+            "--public-key".into(),
+            key.display().to_string(),
+            "--message".into(),
+            m.display().to_string(),
+        ]
+    };
+    let run = |a: Vec<String>| bin(&no_config, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    let ok = run(args(&message));
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("(message-accepted) is in the journal of efile-bridge/"), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).contains("the message matches"), "{}", text(&ok.stdout));
+    let other = inbox.join("anmeldung-0201-family-of-three.xml");
+    let bad = run(args(&other));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("does not match"), "{}", text(&bad.stderr));
 }
 
 #[test]

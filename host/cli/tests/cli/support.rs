@@ -1,0 +1,46 @@
+//! Running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn xmeld_wasm() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        efile_bridge_devkit::build(&root().join("plugins/adapters/xmeld"), &root().join("target/adapters"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+pub fn bin(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_efile-bridge"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("EFILE_BRIDGE_LOG", "warn")
+        .output()
+        .expect("run efile-bridge")
+}
+
+pub fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// A config for München with the XMeld adapter, data in `dir/data`.
+pub fn write_config(dir: &Path) -> PathBuf {
+    let config = dir.join("efile-bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n[[adapter]]\nname = \"xmeld\"\ncomponent = \"{}\"\n\
+             [[tenant]]\nags = \"09162000\"\nname = \"München\"\nadapters = [\"xmeld\"]\n",
+            xmeld_wasm().display()
+        ),
+    )
+    .expect("config");
+    config
+}
