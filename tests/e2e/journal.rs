@@ -10,7 +10,8 @@ use efile_bridge_tests::fixture;
 use crate::support::{Host, uuid_of, with_uuid};
 
 async fn public_key(host: &Host) -> PublicKey {
-    let text = host.client.get(format!("{}/v1/public-key", host.base)).send().await.expect("get").text().await.expect("text");
+    let text =
+        host.client.get(format!("{}/v1/public-key", host.base)).send().await.expect("get").text().await.expect("text");
     PublicKey::from_json(&text).expect("public key")
 }
 
@@ -51,7 +52,12 @@ async fn a_receipt_from_the_api_verifies_offline_and_checkpoints_stay_consistent
     let (code, proof) =
         host.get(&format!("/v1/checkpoints/consistency?from={}&to={}", old.tree_size, new.tree_size)).await;
     assert_eq!(code, 200, "{proof}");
-    let hashes: Vec<_> = proof["proof"].as_array().expect("proof").iter().map(|h| parse_hash(h.as_str().expect("hex")).expect("hash")).collect();
+    let hashes: Vec<_> = proof["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(|h| parse_hash(h.as_str().expect("hex")).expect("hash"))
+        .collect();
     verify_consistency(old.tree_size, new.tree_size, &old.root_hash, &new.root_hash, &hashes).expect("consistent");
     let mut forged = new.root_hash;
     forged[5] ^= 0x40;

@@ -152,15 +152,21 @@ async fn a_changed_leaf_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncation_reordering_and_deletion_are_named() {
+async fn a_truncated_journal_is_named() {
     let dir = populated().await;
     let why = tamper(&dir, "DELETE FROM journal WHERE idx = 6");
     assert!(why.contains("covers more entries than the journal holds"), "{why}");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_entry_is_named() {
     let dir = populated().await;
     let why = tamper(&dir, "DELETE FROM journal WHERE idx = 2");
     assert!(why.contains("journal entry 2 is missing"), "{why}");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_entries_are_named() {
     let dir = populated().await;
     let why = tamper(
         &dir,
@@ -168,11 +174,24 @@ async fn truncation_reordering_and_deletion_are_named() {
          UPDATE journal SET idx = 2 WHERE idx = -1;",
     );
     assert!(why.contains("journal entry 1"), "{why}");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_record_version_is_named() {
     let dir = populated().await;
-    let why = tamper(&dir, "DELETE FROM document_versions WHERE id = 1; DELETE FROM payloads WHERE rowid = 1");
-    assert!(why.contains("not referenced") || why.contains("record version") || why.contains("payload"), "{why}");
+    let why = tamper(&dir, "DELETE FROM document_versions WHERE id = 1");
+    assert!(why.contains("record version") && why.contains("is missing from the store"), "{why}");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_payload_row_is_named() {
+    let dir = populated().await;
+    let why = tamper(&dir, "DELETE FROM payloads WHERE rowid = 1");
+    assert!(why.contains("payload of journal entry") && why.contains("missing"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_cleared_without_a_deletion_entry_are_named() {
     let dir = populated().await;
     let why = tamper(&dir, "UPDATE payloads SET data = NULL, deleted_idx = 5 WHERE rowid = 1");
     assert!(why.contains("without a deletion entry"), "{why}");

@@ -58,7 +58,7 @@ pub fn subtree<S: NodeSource>(src: &S, lo: u64, hi: u64) -> Result<Hash, S::Erro
     if n == 0 {
         return Ok(empty_root());
     }
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         return src.perfect(n.trailing_zeros(), lo >> n.trailing_zeros());
     }
     let k = split(n);

@@ -35,10 +35,10 @@ fn start(config: &Path, port: u16) -> Child {
 async fn wait_healthy(client: &reqwest::Client, base: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         assert!(child.try_wait().expect("wait").is_none(), "serve exited during start");
         assert!(Instant::now() < deadline, "serve did not become healthy");
@@ -75,7 +75,8 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
         let mut child = start(&config, port);
         wait_healthy(&client, &base, &mut child).await;
         // Everything acknowledged so far is processed after the restart.
-        for uuid in acknowledged.lock().expect("lock").clone() {
+        let so_far = acknowledged.lock().expect("lock").clone();
+        for uuid in so_far {
             let r = client.get(format!("{base}/v1/messages/{uuid}?wait=10")).send().await.expect("get");
             let status: serde_json::Value = r.json().await.expect("json");
             assert_eq!(status["state"], "processed", "cycle {cycle}: acknowledged {uuid} not processed: {status}");
@@ -158,9 +159,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     let db = rusqlite::Connection::open(data.join("efile.sqlite3")).expect("db");
     let per_message = |kind: &str| -> Vec<(String, i64)> {
         let mut stmt = db
-            .prepare(
-                "SELECT json_extract(meta, '$.message') AS m, COUNT(*) FROM journal WHERE kind = ?1 GROUP BY m",
-            )
+            .prepare("SELECT json_extract(meta, '$.message') AS m, COUNT(*) FROM journal WHERE kind = ?1 GROUP BY m")
             .expect("prepare");
         stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").map(|r| r.expect("row")).collect()
     };

@@ -119,7 +119,7 @@ pub(crate) fn verify(
             }
             collect(&entry, &mut commitments)?;
             n += 1;
-            if n % 4096 == 0 {
+            if n.is_multiple_of(4096) {
                 progress(VerifyStage::Entries(n, total));
             }
         }
