@@ -87,6 +87,11 @@ async fn every_refusal_is_clear_and_stores_nothing() {
             name: "Testbehörde".into(),
             adapters: vec!["xmeld".into()],
             config: Default::default(),
+            tokens: Vec::new(),
+            aliases: Vec::new(),
+            disabled: false,
+            rate_limit_per_sec: 0,
+            rate_burst: None,
         });
     })
     .await;

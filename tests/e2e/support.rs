@@ -34,7 +34,8 @@ impl Host {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(efile_bridge_server::http::serve(pipeline.clone(), listener, async move {
+        let options = efile_bridge_server::http::Options::from_config(&pipeline.config().http).expect("http options");
+        let server = tokio::spawn(efile_bridge_server::http::serve(pipeline.clone(), listener, options, async move {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");

@@ -64,6 +64,8 @@ pub fn config(data_dir: &Path) -> Config {
     let mut config: Config = toml_config("");
     config.data_dir = data_dir.to_owned();
     config.drop_folder = Some(data_dir.join("drop"));
+    // The shared tests run without tokens (loopback); tests/e2e/tenancy.rs sets tokens.
+    config.auth.mode = efile_bridge_pipeline::config::AuthMode::Open;
     config.adapters.push(AdapterConfig { name: "xmeld".into(), component: xmeld_wasm() });
     for (ags, name) in [("09162000", "München"), ("06412000", "Frankfurt am Main")] {
         config.tenants.push(TenantConfig {
@@ -71,6 +73,11 @@ pub fn config(data_dir: &Path) -> Config {
             name: name.into(),
             adapters: vec!["xmeld".into()],
             config: BTreeMap::new(),
+            tokens: Vec::new(),
+            aliases: Vec::new(),
+            disabled: false,
+            rate_limit_per_sec: 0,
+            rate_burst: None,
         });
     }
     config

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use efile_bridge_pipeline::store::{MessageState, Receipt};
-use efile_bridge_pipeline::{Config, Pipeline, Submitted};
+use efile_bridge_pipeline::{Caller, Config, Pipeline, Submitted};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Reported;
@@ -55,7 +55,8 @@ pub(crate) async fn run(config: Config, paths: &[PathBuf], quiet: bool) -> anyho
     let mut duplicates = 0usize;
     for path in &files {
         let outcome = match tokio::fs::read(path).await {
-            Ok(body) => pipeline.submit(body).await.map_err(|e| e.to_string()),
+            // The operator's own tool: admin rights, tenants from the message headers.
+            Ok(body) => pipeline.submit(body, &Caller::Admin).await.map_err(|e| e.to_string()),
             Err(e) => Err(format!("cannot read file: {e}")),
         };
         match outcome {

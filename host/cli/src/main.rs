@@ -104,6 +104,17 @@ enum Command {
     /// Legal holds: a held citizen's records are never deleted.
     #[command(subcommand)]
     Hold(journal::HoldCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Makes a new random token; prints it once, and the hash line for the config.
+    New,
+    /// Prints the config hash of an existing token (read from stdin).
+    Hash,
 }
 
 /// A failure that has already been reported; the process exits with 1.
@@ -155,8 +166,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = load_config(&cli)?;
             if let Some(addr) = listen {
                 config.listen = *addr;
+                config.validate().map_err(|e| anyhow::anyhow!("with --listen {addr}: {e}"))?;
             }
-            tokio_runtime()?.block_on(serve(config))
+            tokio_runtime()?.block_on(serve(config, cli.config.clone(), cli.data_dir.clone()))
         }
         Command::Ingest { paths, quiet } => {
             let config = load_config(&cli)?;
@@ -174,26 +186,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PublicKey => journal::public_key(&load_config(&cli)?),
         Command::Retention(cmd) => journal::retention(&load_config(&cli)?, cmd),
         Command::Hold(cmd) => journal::hold(&load_config(&cli)?, cmd),
+        Command::Token(TokenCommand::New) => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let token = format!("ebt_{}", hex::encode(bytes));
+            println!("token:  {token}");
+            println!("config: \"sha256:{}\"", hex::encode(efile_bridge_pipeline::config::token_hash(&token)));
+            eprintln!("give the token to the sender; put only the config line (the hash) into efile-bridge.toml");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Hash) => {
+            let mut token = String::new();
+            std::io::stdin().read_line(&mut token).context("cannot read the token from stdin")?;
+            println!("\"sha256:{}\"", hex::encode(efile_bridge_pipeline::config::token_hash(token.trim())));
+            Ok(())
+        }
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, config_path: PathBuf, data_dir_override: Option<PathBuf>) -> anyhow::Result<()> {
     let listen = config.listen;
     let drop_folder = config.drop_folder();
     let data_dir = config.data_dir.clone();
+    let options = efile_bridge_server::http::Options::from_config(&config.http).map_err(|e| anyhow::anyhow!(e))?;
+    let tls = options.tls.is_some();
     let pipeline = Arc::new(Pipeline::start(config)?);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %bound, data_dir = %data_dir.display(), drop_folder = %drop_folder.display(), "efile-bridge serving");
+    tracing::info!(listen = %bound, tls, data_dir = %data_dir.display(), drop_folder = %drop_folder.display(), "efile-bridge serving");
     let watcher = tokio::spawn(efile_bridge_server::drop_folder::run(
         pipeline.clone(),
         drop_folder,
         std::time::Duration::from_millis(500),
     ));
-    efile_bridge_server::http::serve(pipeline, listener, shutdown_signal()).await;
+    let reloader = tokio::spawn(reload_on_sighup(pipeline.clone(), config_path, data_dir_override));
+    efile_bridge_server::http::serve(pipeline, listener, options, shutdown_signal()).await;
     watcher.abort();
+    reloader.abort();
     tracing::info!("efile-bridge stopped");
     Ok(())
+}
+
+/// Reloads the config file on SIGHUP: tenants, tokens, adapters and limits change without a
+/// restart. A config that does not load is reported and the running one stays.
+async fn reload_on_sighup(pipeline: Arc<Pipeline>, path: PathBuf, data_dir: Option<PathBuf>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; config reload needs a restart");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let loaded = Config::load(&path).map(|mut c| {
+                if let Some(d) = &data_dir {
+                    c.data_dir = d.clone();
+                }
+                c
+            });
+            match loaded {
+                Err(e) => tracing::error!(error = %e, "config reload refused; the running config stays"),
+                Ok(config) => match pipeline.reload(config).await {
+                    Ok(warnings) => {
+                        for w in warnings {
+                            tracing::warn!("{w}");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "config reload refused; the running config stays"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (pipeline, path, data_dir);
 }
 
 async fn shutdown_signal() {

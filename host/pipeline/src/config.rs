@@ -30,6 +30,12 @@ pub struct Config {
     /// Seconds between signed journal checkpoints (only when the journal grew). Default 30.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_secs: u64,
+    /// Who may call the API.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// HTTP listener settings: TLS, connection limits, timeouts.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Intake limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -54,6 +60,52 @@ fn default_data_dir() -> PathBuf {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// How callers authenticate.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Every call needs `Authorization: Bearer TOKEN`: a tenant token (its own tenant's
+    /// messages and files only) or an admin token. The default.
+    #[default]
+    Tokens,
+    /// No tokens: for trying efile-bridge out on one machine. Refused unless `listen` is a
+    /// loopback address.
+    Open,
+}
+
+/// Authentication.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `tokens` (default) or `open` (loopback only).
+    pub mode: AuthMode,
+    /// Hashes (`sha256:HEX`, from `efile-bridge token new`) of admin tokens: every tenant,
+    /// the admin API, metrics.
+    pub admin_tokens: Vec<String>,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// PEM certificate chain; with `tls_key`, the listener speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Most connections open at once; more wait in the kernel's backlog. Default 1024.
+    pub max_connections: usize,
+    /// Seconds a client may take to send its request headers. Default 10.
+    pub header_timeout_secs: u64,
+    /// Seconds a client may take to send its body (slow senders get 408). Default 30.
+    pub body_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { tls_cert: None, tls_key: None, max_connections: 1024, header_timeout_secs: 10, body_timeout_secs: 30 }
+    }
 }
 
 /// Intake limits (see `efile-bridge-intake`).
@@ -148,6 +200,33 @@ pub struct TenantConfig {
     /// Configuration the tenant's adapters can read (`config-get`).
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Hashes (`sha256:HEX`) of the tenant's API tokens; several allow rotation.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Further `kennung` values (besides `ags:AGS`) that name this tenant in message headers.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// A disabled tenant's messages are refused (403); its data stays readable to admins.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Messages per second this tenant may post (token bucket); 0 = unlimited. Default 0.
+    #[serde(default)]
+    pub rate_limit_per_sec: u32,
+    /// Burst above the rate. Default: one second's worth.
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
+}
+
+/// Parses a token hash as written in the config (`sha256:` and 64 hex digits).
+pub fn parse_token_hash(s: &str) -> Option<[u8; 32]> {
+    let hex = s.strip_prefix("sha256:")?;
+    hex::decode(hex).ok()?.try_into().ok()
+}
+
+/// The hash under which a token is configured.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// A config problem, naming the file and the key.
@@ -207,6 +286,12 @@ impl Config {
             }
         };
         fix(&mut self.data_dir);
+        if let Some(p) = &mut self.http.tls_cert {
+            fix(p);
+        }
+        if let Some(p) = &mut self.http.tls_key {
+            fix(p);
+        }
         if let Some(d) = &mut self.drop_folder {
             fix(d);
         }
@@ -223,8 +308,36 @@ impl Config {
                 return Err(format!("adapter `{}` is defined twice", a.name));
             }
         }
+        if self.auth.mode == AuthMode::Open && !self.listen.ip().is_loopback() {
+            return Err(format!("auth.mode = \"open\" is only allowed on a loopback address, not on {}", self.listen));
+        }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            return Err("http.tls_cert and http.tls_key must be given together".into());
+        }
+        if self.http.max_connections == 0 || self.http.body_timeout_secs == 0 || self.http.header_timeout_secs == 0 {
+            return Err("http.max_connections and the http timeouts must be greater than 0".into());
+        }
+        let mut tokens = std::collections::HashSet::new();
+        for h in &self.auth.admin_tokens {
+            let hash = parse_token_hash(h)
+                .ok_or_else(|| format!("auth.admin_tokens: `{h}` is not `sha256:` and 64 hex digits"))?;
+            tokens.insert(hash);
+        }
+        let mut kennungen = std::collections::HashSet::new();
         let mut tenants = std::collections::HashSet::new();
         for t in &self.tenants {
+            for h in &t.tokens {
+                let hash = parse_token_hash(h)
+                    .ok_or_else(|| format!("tenant {}: token `{h}` is not `sha256:` and 64 hex digits", t.ags))?;
+                if !tokens.insert(hash) {
+                    return Err(format!("tenant {}: token `{h}` is also configured elsewhere", t.ags));
+                }
+            }
+            for k in std::iter::once(format!("ags:{}", t.ags)).chain(t.aliases.iter().cloned()) {
+                if !kennungen.insert(k.clone()) {
+                    return Err(format!("tenant {}: kennung `{k}` names another tenant too", t.ags));
+                }
+            }
             if t.ags.len() != 8 || !t.ags.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("tenant `{}`: ags `{}` is not eight digits", t.name, t.ags));
             }

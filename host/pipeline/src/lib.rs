@@ -15,9 +15,12 @@
 //!    is queued again; the store ignores a second result for the same message.
 
 pub mod config;
+pub mod metrics;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use efile_bridge_intake::{Envelope, IntakeError};
 use efile_bridge_model::{MessageInfo, MessageKind};
@@ -29,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use config::{Config, ConfigError};
 pub use efile_bridge_store as store;
+pub use metrics::Metrics;
 
 /// Why the pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +81,17 @@ pub enum SubmitError {
         /// Root element name.
         name: String,
     },
+    /// The caller's token belongs to a tenant that is neither reader nor author.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The tenant posted faster than its rate limit allows.
+    #[error("tenant {tenant} is over its rate limit of {rate} messages per second")]
+    RateLimited {
+        /// Tenant AGS.
+        tenant: String,
+        /// Configured rate.
+        rate: u32,
+    },
     /// Storage failed; the message was not accepted.
     #[error(transparent)]
     Storage(#[from] StoreError),
@@ -94,10 +109,104 @@ pub enum Submitted {
     Duplicate(Receipt),
 }
 
+/// Who is calling, as established by [`Pipeline::authenticate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An admin token: every tenant.
+    Admin,
+    /// A tenant token: that tenant only.
+    Tenant(String),
+    /// `auth.mode = "open"` (loopback only): every tenant.
+    Open,
+}
+
+impl Caller {
+    /// Whether the caller may see this tenant's data.
+    pub fn may_read(&self, ags: &str) -> bool {
+        match self {
+            Self::Admin | Self::Open => true,
+            Self::Tenant(t) => t == ags,
+        }
+    }
+
+    /// Whether the caller may use the admin API.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Self::Admin | Self::Open)
+    }
+}
+
+/// Why a call is not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("send an API token as `Authorization: Bearer TOKEN`")]
+    Missing,
+    /// The token is not configured.
+    #[error("the API token is not valid")]
+    Unknown,
+}
+
+/// A token bucket.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 struct Tenant {
-    direction_ok: bool,
+    name: String,
+    disabled: bool,
     routes: HashMap<MessageKind, Arc<LoadedAdapter>>,
     config: Arc<BTreeMap<String, String>>,
+    rate: u32,
+    bucket: Option<Mutex<Bucket>>,
+}
+
+/// What a config turns into; swapped as a whole on reload.
+struct Settings {
+    tenants: HashMap<String, Tenant>,
+    /// `kennung` (`ags:…` and aliases) → tenant AGS.
+    kennungen: HashMap<String, String>,
+    /// Token hash → tenant AGS.
+    tokens: HashMap<[u8; 32], String>,
+    admin: HashSet<[u8; 32]>,
+    open: bool,
+    limits: efile_bridge_intake::Limits,
+    sandbox: SandboxLimits,
+    config: Config,
+}
+
+/// A tenant as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TenantOverview {
+    /// AGS.
+    pub ags: String,
+    /// Name.
+    pub name: String,
+    /// Disabled tenants' messages are refused.
+    pub disabled: bool,
+    /// Adapters with the message types they handle for this tenant.
+    pub adapters: Vec<serde_json::Value>,
+    /// Number of API tokens configured.
+    pub tokens: usize,
+    /// Rate limit (0 = none).
+    pub rate_limit_per_sec: u32,
 }
 
 struct Job {
@@ -109,23 +218,98 @@ struct Job {
 struct Shared {
     store: Arc<dyn Storage>,
     runtime: Arc<Runtime>,
-    tenants: HashMap<String, Tenant>,
-    sandbox: SandboxLimits,
+    settings: RwLock<Arc<Settings>>,
     processed: watch::Sender<u64>,
+    metrics: Metrics,
+}
+
+impl Shared {
+    fn settings(&self) -> Arc<Settings> {
+        self.settings.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 /// The running message path.
 pub struct Pipeline {
     shared: Arc<Shared>,
-    limits: efile_bridge_intake::Limits,
     queue: mpsc::Sender<Job>,
-    config: Config,
+    /// Serialises reloads.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("tenants", &self.shared.tenants.len()).finish_non_exhaustive()
+        f.debug_struct("Pipeline").field("tenants", &self.shared.settings().tenants.len()).finish_non_exhaustive()
     }
+}
+
+/// Loads the config's adapters and builds the settings; nothing is swapped yet.
+fn build_settings(
+    runtime: &Runtime,
+    config: Config,
+) -> Result<(Settings, HashMap<String, Arc<LoadedAdapter>>), StartError> {
+    let mut loaded: HashMap<String, Arc<LoadedAdapter>> = HashMap::new();
+    for a in &config.adapters {
+        let err = |reason: String| StartError::Adapter {
+            name: a.name.clone(),
+            path: a.component.display().to_string(),
+            reason,
+        };
+        let bytes = std::fs::read(&a.component).map_err(|e| err(format!("cannot read component: {e}")))?;
+        let adapter = runtime.load(&bytes).map_err(|e| err(e.to_string()))?;
+        if adapter.info().name != a.name {
+            return Err(err(format!("the component calls itself `{}`", adapter.info().name)));
+        }
+        loaded.insert(a.name.clone(), adapter);
+    }
+    let mut tenants = HashMap::new();
+    let mut kennungen = HashMap::new();
+    let mut tokens = HashMap::new();
+    for t in &config.tenants {
+        let mut routes = HashMap::new();
+        for name in &t.adapters {
+            let Some(adapter) = loaded.get(name) else { continue };
+            for kind in &adapter.info().handles {
+                routes.entry(kind.clone()).or_insert_with(|| adapter.clone());
+            }
+        }
+        kennungen.insert(format!("ags:{}", t.ags), t.ags.clone());
+        for alias in &t.aliases {
+            kennungen.insert(alias.clone(), t.ags.clone());
+        }
+        for h in &t.tokens {
+            if let Some(hash) = config::parse_token_hash(h) {
+                tokens.insert(hash, t.ags.clone());
+            }
+        }
+        let bucket = (t.rate_limit_per_sec > 0).then(|| {
+            let burst = f64::from(t.rate_burst.unwrap_or(t.rate_limit_per_sec).max(1));
+            Mutex::new(Bucket { rate: f64::from(t.rate_limit_per_sec), burst, tokens: burst, last: Instant::now() })
+        });
+        tenants.insert(
+            t.ags.clone(),
+            Tenant {
+                name: t.name.clone(),
+                disabled: t.disabled,
+                routes,
+                config: Arc::new(t.config.clone()),
+                rate: t.rate_limit_per_sec,
+                bucket,
+            },
+        );
+    }
+    let admin = config.auth.admin_tokens.iter().filter_map(|h| config::parse_token_hash(h)).collect();
+    let settings = Settings {
+        tenants,
+        kennungen,
+        tokens,
+        admin,
+        open: config.auth.mode == config::AuthMode::Open,
+        limits: config.limits.to_limits(),
+        sandbox: config.sandbox.to_limits(),
+        config,
+    };
+    Ok((settings, loaded))
 }
 
 impl Pipeline {
@@ -136,51 +320,124 @@ impl Pipeline {
             Runtime::new(RuntimeConfig { cache_dir: Some(config.data_dir.join("cache")), ..RuntimeConfig::default() })
                 .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })?,
         );
-        let mut loaded: HashMap<&str, Arc<LoadedAdapter>> = HashMap::new();
-        for a in &config.adapters {
-            let err = |reason: String| StartError::Adapter {
-                name: a.name.clone(),
-                path: a.component.display().to_string(),
-                reason,
-            };
-            let bytes = std::fs::read(&a.component).map_err(|e| err(format!("cannot read component: {e}")))?;
-            let adapter = runtime.load(&bytes).map_err(|e| err(e.to_string()))?;
-            if adapter.info().name != a.name {
-                return Err(err(format!("the component calls itself `{}`", adapter.info().name)));
-            }
-            loaded.insert(&a.name, adapter);
-        }
-        let mut tenants = HashMap::new();
-        for t in &config.tenants {
-            let mut routes = HashMap::new();
-            for name in &t.adapters {
-                let Some(adapter) = loaded.get(name.as_str()) else {
-                    continue;
-                };
-                for kind in &adapter.info().handles {
-                    routes.entry(kind.clone()).or_insert_with(|| adapter.clone());
-                }
-            }
-            tenants.insert(t.ags.clone(), Tenant { direction_ok: true, routes, config: Arc::new(t.config.clone()) });
-        }
+        let interval = Duration::from_secs(config.checkpoint_interval_secs);
+        let (settings, loaded) = build_settings(&runtime, config)?;
+        journal_config(&store, &settings, &loaded)?;
         let (processed, _) = watch::channel(0);
-        let shared = Arc::new(Shared { store, runtime, tenants, sandbox: config.sandbox.to_limits(), processed });
-        let workers =
-            config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+        let shared = Arc::new(Shared {
+            store,
+            runtime,
+            settings: RwLock::new(Arc::new(settings)),
+            processed,
+            metrics: Metrics::default(),
+        });
+        let workers = shared
+            .settings()
+            .config
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1);
         let (queue, rx) = mpsc::channel::<Job>(1024);
         tokio::spawn(dispatch(shared.clone(), rx, workers));
-        let applied = applied_config(&config, &shared.tenants, &loaded);
-        let digest = hex_sha256(applied.to_string().as_bytes());
-        if shared.store.apply_config(digest.clone(), applied)? {
-            tracing::info!(config_digest = %digest, "configuration change journaled");
-        }
-        tokio::spawn(checkpoint_ticker(
-            Arc::downgrade(&shared),
-            std::time::Duration::from_secs(config.checkpoint_interval_secs),
-        ));
-        let pipeline = Self { shared, limits: config.limits.to_limits(), queue, config };
+        tokio::spawn(checkpoint_ticker(Arc::downgrade(&shared), interval));
+        let pipeline = Self { shared, queue, reloading: tokio::sync::Mutex::new(()) };
         pipeline.requeue_pending()?;
         Ok(pipeline)
+    }
+
+    /// Applies a changed config without a restart: tenants, tokens, aliases, adapters, limits.
+    /// `data_dir`, `listen`, `http` and `workers` need a restart; a change to them is reported
+    /// in the returned warnings. Messages in flight finish with the settings they started with.
+    pub async fn reload(&self, config: Config) -> Result<Vec<String>, StartError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let current = self.shared.settings();
+        let mut warnings = Vec::new();
+        let old = &current.config;
+        if old.data_dir != config.data_dir || old.listen != config.listen || old.workers != config.workers {
+            warnings.push("data_dir, listen and workers changes take effect after a restart".to_owned());
+        }
+        if old.http.tls_cert != config.http.tls_cert || old.http.max_connections != config.http.max_connections {
+            warnings.push("http settings take effect after a restart".to_owned());
+        }
+        let runtime = self.shared.runtime.clone();
+        let store = self.shared.store.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let (settings, loaded) = build_settings(&runtime, config)?;
+            journal_config(&store, &settings, &loaded)?;
+            Ok::<_, StartError>(settings)
+        })
+        .await
+        .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })??;
+        let tenants = built.tenants.len();
+        *self.shared.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(built);
+        tracing::info!(tenants, "configuration reloaded");
+        Ok(warnings)
+    }
+
+    /// Who holds this `Authorization` header value.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
+        let settings = self.shared.settings();
+        let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        let Some(token) = token else {
+            return if settings.open { Ok(Caller::Open) } else { Err(AuthError::Missing) };
+        };
+        let hash = config::token_hash(token);
+        if settings.admin.contains(&hash) {
+            return Ok(Caller::Admin);
+        }
+        if let Some(ags) = settings.tokens.get(&hash) {
+            return Ok(Caller::Tenant(ags.clone()));
+        }
+        if settings.open { Ok(Caller::Open) } else { Err(AuthError::Unknown) }
+    }
+
+    /// The largest body the intake accepts.
+    pub fn max_body_bytes(&self) -> usize {
+        self.shared.settings().limits.max_bytes
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Tenants with their adapters, for the admin API.
+    pub fn tenants(&self) -> Vec<TenantOverview> {
+        let settings = self.shared.settings();
+        let mut out: Vec<TenantOverview> = settings
+            .config
+            .tenants
+            .iter()
+            .filter_map(|t| {
+                let live = settings.tenants.get(&t.ags)?;
+                let mut adapters: Vec<serde_json::Value> = Vec::new();
+                for name in &t.adapters {
+                    let handles: Vec<String> = live
+                        .routes
+                        .iter()
+                        .filter(|(_, a)| &a.info().name == name)
+                        .map(|(k, _)| k.to_string())
+                        .collect();
+                    let first = live.routes.values().find(|a| &a.info().name == name);
+                    adapters.push(serde_json::json!({
+                        "name": name,
+                        "version": first.map(|a| a.info().version.clone()),
+                        "hash": first.map(|a| a.content_hash().to_owned()),
+                        "handles": handles,
+                    }));
+                }
+                Some(TenantOverview {
+                    ags: t.ags.clone(),
+                    name: live.name.clone(),
+                    disabled: live.disabled,
+                    adapters,
+                    tokens: t.tokens.len(),
+                    rate_limit_per_sec: live.rate,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.ags.cmp(&b.ags));
+        out
     }
 
     fn requeue_pending(&self) -> Result<(), StoreError> {
@@ -189,8 +446,10 @@ impl Pipeline {
             tracing::info!(count = pending.len(), "re-queuing messages accepted before the last stop");
         }
         let queue = self.queue.clone();
+        let shared = self.shared.clone();
         tokio::spawn(async move {
             for PendingMessage { id, info, body } in pending {
+                shared.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
                 if queue.send(Job { id, info, body }).await.is_err() {
                     break;
                 }
@@ -199,9 +458,9 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The config the pipeline runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The config the pipeline runs with now.
+    pub fn config(&self) -> Config {
+        self.shared.settings().config.clone()
     }
 
     /// The store, for reads.
@@ -214,17 +473,38 @@ impl Pipeline {
         self.shared.processed.subscribe()
     }
 
-    /// Checks, journals and queues one message. See the crate docs.
-    pub async fn submit(&self, body: Vec<u8>) -> Result<Submitted, SubmitError> {
-        let envelope = efile_bridge_intake::check(&body, &self.limits)?;
-        let (tenant, direction) = self.resolve_tenant(&envelope)?;
+    /// Checks, journals and queues one message on behalf of `caller`. See the crate docs.
+    pub async fn submit(&self, body: Vec<u8>, caller: &Caller) -> Result<Submitted, SubmitError> {
+        let result = self.submit_inner(body, caller).await;
+        match &result {
+            Ok(Submitted::Accepted(_)) | Ok(Submitted::Duplicate(_)) => {}
+            Err(e) => self.shared.metrics.refused(error_code(e)),
+        }
+        result
+    }
+
+    async fn submit_inner(&self, body: Vec<u8>, caller: &Caller) -> Result<Submitted, SubmitError> {
+        let settings = self.shared.settings();
+        let envelope = efile_bridge_intake::check(&body, &settings.limits)?;
+        let (tenant, direction) = resolve_tenant(&settings, &envelope, caller)?;
         let kind = MessageKind {
             standard: envelope.standard.clone(),
             version: envelope.version.clone(),
             message_type: envelope.message_type.clone(),
         };
-        if !self.shared.tenants.get(&tenant).is_some_and(|t| t.direction_ok && t.routes.contains_key(&kind)) {
+        let Some(t) = settings.tenants.get(&tenant) else {
+            return Err(SubmitError::Forbidden(format!("tenant {tenant} is not configured")));
+        };
+        if t.disabled {
+            return Err(SubmitError::Forbidden(format!("tenant {tenant} is disabled")));
+        }
+        if !t.routes.contains_key(&kind) {
             return Err(SubmitError::NoAdapter { tenant, kind, name: envelope.message_name });
+        }
+        if let Some(bucket) = &t.bucket
+            && !bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        {
+            return Err(SubmitError::RateLimited { tenant, rate: t.rate });
         }
         // The XML was checked to be UTF-8 above, so this never replaces anything.
         let text = String::from_utf8_lossy(&body).into_owned();
@@ -240,15 +520,21 @@ impl Pipeline {
             body,
         };
         let store = self.shared.store.clone();
+        let started = Instant::now();
         let accepted =
             tokio::task::spawn_blocking(move || store.accept(msg)).await.map_err(|_| SubmitError::ShuttingDown)??;
+        self.shared.metrics.commit.observe(started.elapsed());
         match accepted {
-            Accepted::Duplicate(receipt) => Ok(Submitted::Duplicate(receipt)),
+            Accepted::Duplicate(receipt) => {
+                self.shared.metrics.message(&tenant, &envelope.message_type, "duplicate");
+                Ok(Submitted::Duplicate(receipt))
+            }
             Accepted::New { id, receipt } => {
                 tracing::info!(
                     tenant = %tenant, message_type = %envelope.message_type, uuid = %envelope.message_uuid,
                     journal_index = receipt.journal_index, direction = direction.as_str(), "message accepted"
                 );
+                self.shared.metrics.message(&tenant, &envelope.message_type, "accepted");
                 let info = MessageInfo {
                     tenant_ags: tenant,
                     standard: envelope.standard,
@@ -262,26 +548,73 @@ impl Pipeline {
                 };
                 // The message is durable already; if the queue is gone (shutdown) it is
                 // picked up again at the next start.
-                let _ = self.queue.send(Job { id, info, body: text }).await;
+                self.shared.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+                if self.queue.send(Job { id, info, body: text }).await.is_err() {
+                    self.shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                }
                 Ok(Submitted::Accepted(receipt))
             }
         }
     }
+}
 
-    fn resolve_tenant(&self, env: &Envelope) -> Result<(String, Direction), SubmitError> {
-        let known = |p: &Option<efile_bridge_intake::Party>| {
-            p.as_ref().and_then(|p| p.ags()).filter(|ags| self.shared.tenants.contains_key(*ags)).map(str::to_owned)
-        };
-        if let Some(ags) = known(&env.reader) {
-            return Ok((ags, Direction::Incoming));
-        }
-        if let Some(ags) = known(&env.author) {
-            return Ok((ags, Direction::OutgoingCopy));
-        }
-        let kennung =
-            |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
-        Err(SubmitError::UnknownTenant { reader: kennung(&env.reader), author: kennung(&env.author) })
+/// The short code of a refusal (HTTP bodies, metrics).
+pub fn error_code(e: &SubmitError) -> &'static str {
+    match e {
+        SubmitError::Intake(i) => i.code(),
+        SubmitError::UnknownTenant { .. } => "unknown_tenant",
+        SubmitError::NoAdapter { .. } => "no_adapter",
+        SubmitError::Forbidden(_) => "forbidden",
+        SubmitError::RateLimited { .. } => "rate_limited",
+        SubmitError::Storage(_) => "storage_unavailable",
+        SubmitError::ShuttingDown => "shutting_down",
     }
+}
+
+/// The tenant a message belongs to: its reader (incoming) or, for the copy of a message the
+/// tenant's registry sent itself, its author. A tenant token may only post its own tenant's.
+fn resolve_tenant(settings: &Settings, env: &Envelope, caller: &Caller) -> Result<(String, Direction), SubmitError> {
+    let tenant_of =
+        |p: &Option<efile_bridge_intake::Party>| p.as_ref().and_then(|p| settings.kennungen.get(&p.kennung)).cloned();
+    let (reader, author) = (tenant_of(&env.reader), tenant_of(&env.author));
+    let kennung =
+        |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
+    match caller {
+        Caller::Tenant(own) => {
+            if reader.as_deref() == Some(own) {
+                Ok((own.clone(), Direction::Incoming))
+            } else if author.as_deref() == Some(own) {
+                Ok((own.clone(), Direction::OutgoingCopy))
+            } else {
+                Err(SubmitError::Forbidden(format!(
+                    "the token of tenant {own} may only post messages it reads or wrote (reader `{}`, author `{}`)",
+                    kennung(&env.reader),
+                    kennung(&env.author)
+                )))
+            }
+        }
+        Caller::Admin | Caller::Open => match (reader, author) {
+            (Some(r), _) => Ok((r, Direction::Incoming)),
+            (None, Some(a)) => Ok((a, Direction::OutgoingCopy)),
+            (None, None) => {
+                Err(SubmitError::UnknownTenant { reader: kennung(&env.reader), author: kennung(&env.author) })
+            }
+        },
+    }
+}
+
+/// Journals the configuration if it changed since the last one recorded.
+fn journal_config(
+    store: &Arc<dyn Storage>,
+    settings: &Settings,
+    loaded: &HashMap<String, Arc<LoadedAdapter>>,
+) -> Result<(), StoreError> {
+    let applied = applied_config(&settings.config, &settings.tenants, loaded);
+    let digest = hex_sha256(applied.to_string().as_bytes());
+    if store.apply_config(digest.clone(), applied)? {
+        tracing::info!(config_digest = %digest, "configuration change journaled");
+    }
+    Ok(())
 }
 
 /// What the journal records about the running configuration: tenants with their adapters'
@@ -289,7 +622,7 @@ impl Pipeline {
 fn applied_config(
     config: &Config,
     tenants: &HashMap<String, Tenant>,
-    loaded: &HashMap<&str, Arc<LoadedAdapter>>,
+    loaded: &HashMap<String, Arc<LoadedAdapter>>,
 ) -> serde_json::Value {
     let mut list: Vec<_> = config
         .tenants
@@ -298,7 +631,7 @@ fn applied_config(
             let adapters: Vec<_> = t
                 .adapters
                 .iter()
-                .filter_map(|name| loaded.get(name.as_str()))
+                .filter_map(|name| loaded.get(name))
                 .map(|a| serde_json::json!({"name": a.info().name, "version": a.info().version, "hash": a.content_hash()}))
                 .collect();
             serde_json::json!({
@@ -347,6 +680,7 @@ async fn checkpoint_ticker(shared: std::sync::Weak<Shared>, interval: std::time:
 async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, workers: usize) {
     let permits = Arc::new(tokio::sync::Semaphore::new(workers));
     while let Some(job) = rx.recv().await {
+        shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
@@ -366,7 +700,8 @@ fn process(shared: &Shared, job: Job) {
         version: info.version.clone(),
         message_type: info.message_type.clone(),
     };
-    let Some(tenant) = shared.tenants.get(&info.tenant_ags) else {
+    let settings = shared.settings();
+    let Some(tenant) = settings.tenants.get(&info.tenant_ags) else {
         let reason = format!("tenant {} is no longer configured", info.tenant_ags);
         report(shared.store.record_failed(id, None, reason), &info);
         return;
@@ -382,18 +717,21 @@ fn process(shared: &Shared, job: Job) {
         hash: adapter.content_hash().to_owned(),
     };
     let started = std::time::Instant::now();
-    let result = shared.runtime.map(adapter, tenant.config.clone(), &shared.sandbox, &info, &body);
+    let result = shared.runtime.map(adapter, tenant.config.clone(), &settings.sandbox, &info, &body);
+    shared.metrics.adapter.observe(started.elapsed());
     let micros = started.elapsed().as_micros() as u64;
     match result {
         Ok(records) => {
             tracing::info!(tenant = %info.tenant_ags, uuid = %info.message_uuid, adapter = %adapter_ref.name,
                 records = records.len(), adapter_us = micros, "message processed");
             report(shared.store.record_processed(id, adapter_ref, records), &info);
+            shared.metrics.message(&info.tenant_ags, &info.message_type, "processed");
         }
         Err(e) => {
             tracing::warn!(tenant = %info.tenant_ags, uuid = %info.message_uuid, adapter = %adapter_ref.name,
                 error = %e, "message could not be mapped");
             report(shared.store.record_failed(id, Some(adapter_ref), e.to_string()), &info);
+            shared.metrics.message(&info.tenant_ags, &info.message_type, "failed");
         }
     }
 }

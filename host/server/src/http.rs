@@ -1,42 +1,133 @@
 //! The HTTP API.
 //!
-//! | method and path | answer |
-//! |---|---|
-//! | `POST /v1/messages` (XML body) | 202 receipt; 200 the first receipt for a duplicate; 400/413/415/422/503 with `{error, reason}` |
-//! | `GET /v1/messages/{uuid}[?wait=SECONDS]` | status and the documents it produced; `wait` long-polls until processed |
-//! | `GET /v1/tenants/{ags}/citizens` | the tenant's citizens |
-//! | `GET /v1/tenants/{ags}/citizens/{id}` | one citizen's e-file |
-//! | `GET /v1/messages/{uuid}/proof` | a receipt: the acceptance entry, its inclusion proof and a signed checkpoint covering it |
-//! | `GET /v1/checkpoints/latest`, `GET /v1/checkpoints/{size}` | signed checkpoints |
-//! | `POST /v1/checkpoints` | signs a checkpoint now (if the journal grew) and returns the latest |
-//! | `GET /v1/checkpoints/consistency?from=M&to=N` | RFC 6962 consistency proof between two tree sizes |
-//! | `GET /v1/public-key` | the installation's checkpoint key, for auditors |
-//! | `GET /healthz`, `GET /readyz` | liveness, readiness (storage can write) |
+//! Every call but `/healthz` and `/readyz` carries `Authorization: Bearer TOKEN` (unless the
+//! operator chose `auth.mode = "open"` on a loopback address). A tenant token sees only its
+//! own tenant; an admin token sees all and may use `/v1/admin/*` and `/metrics`.
+//!
+//! | method and path | who | answer |
+//! |---|---|---|
+//! | `POST /v1/messages` (XML body) | tenant, admin | 202 receipt; 200 the first receipt for a duplicate; 400, 401, 403, 408, 413, 415, 422, 429, 503 with `{error, reason}` |
+//! | `GET /v1/messages/{uuid}[?wait=SECONDS]` | tenant, admin | status and the documents it produced; `wait` long-polls |
+//! | `GET /v1/messages/{uuid}/proof` | tenant, admin | a receipt: acceptance entry, inclusion proof, signed checkpoint |
+//! | `GET /v1/tenants/{ags}/citizens[?name=&birth_date=]` | tenant, admin | the tenant's citizens, searchable |
+//! | `GET /v1/tenants/{ags}/citizens/{id}` | tenant, admin | one citizen's e-file, documents in date order |
+//! | `GET /v1/checkpoints/latest`, `/v1/checkpoints/{size}`, `/v1/checkpoints/consistency?from=M&to=N` | any token | signed checkpoints, consistency proofs |
+//! | `POST /v1/checkpoints` | admin | signs a checkpoint now |
+//! | `GET /v1/public-key` | anyone | the installation's checkpoint key |
+//! | `GET /v1/admin/tenants` | admin | tenants, their adapters and message counts |
+//! | `GET /v1/admin/messages[?tenant=&state=&limit=]` | admin | messages, newest first (`state=failed`: dead letters) |
+//! | `GET /metrics` | admin | Prometheus text format |
+//! | `GET /healthz`, `GET /readyz` | anyone | liveness, readiness (storage can write) |
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use efile_bridge_intake::ErrorClass;
-use efile_bridge_pipeline::{Pipeline, SubmitError, Submitted};
-use efile_bridge_store::MessageState;
+use efile_bridge_pipeline::{AuthError, Caller, Pipeline, SubmitError, Submitted};
+use efile_bridge_store::{MessageState, StoreError};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 type Body = Full<Bytes>;
 
+/// Listener settings.
+#[derive(Clone)]
+pub struct Options {
+    /// HTTPS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Time allowed for the request headers.
+    pub header_timeout: Duration,
+    /// Time allowed for the request body.
+    pub body_timeout: Duration,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("tls", &self.tls.is_some())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// From the operator config (reads the TLS files).
+    pub fn from_config(config: &efile_bridge_pipeline::config::HttpConfig) -> Result<Self, String> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(tls_config(cert, key)?)),
+            _ => None,
+        };
+        Ok(Self {
+            tls,
+            max_connections: config.max_connections,
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
+        })
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A rustls server config from PEM certificate chain and key files.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("tls certificate {}: no certificate in the file", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map(|mut c| {
+            c.alpn_protocols = vec![b"http/1.1".to_vec()];
+            c
+        })
+        .map_err(|e| format!("tls: {e}"))
+}
+
 /// Serves the API on `listener` until `shutdown` resolves; in-flight requests are finished.
-pub async fn serve(pipeline: Arc<Pipeline>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    pipeline: Arc<Pipeline>,
+    listener: TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
+    let tls = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
+        // At the connection limit, stop accepting: new clients wait in the kernel backlog.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -46,22 +137,27 @@ pub async fn serve(pipeline: Arc<Pipeline>, listener: TcpListener, shutdown: imp
                         continue;
                     }
                 };
-                let pipeline = pipeline.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let pipeline = pipeline.clone();
-                    async move { Ok::<_, Infallible>(route(&pipeline, req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    // A sender that stalls while sending headers is cut off.
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                let _ = stream.set_nodelay(true);
+                let (pipeline, options, watcher) = (pipeline.clone(), options.clone(), graceful.watcher());
+                match &tls {
+                    None => {
+                        tokio::spawn(async move {
+                            connection(pipeline, stream, options, watcher, peer).await;
+                            drop(permit);
+                        });
                     }
-                });
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(options.header_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => connection(pipeline, tls, options, watcher, peer).await,
+                                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "tls handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
+                            }
+                            drop(permit);
+                        });
+                    }
+                }
             }
             () = &mut shutdown => break,
         }
@@ -69,6 +165,28 @@ pub async fn serve(pipeline: Arc<Pipeline>, listener: TcpListener, shutdown: imp
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10 s; closing"),
+    }
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    pipeline: Arc<Pipeline>,
+    stream: S,
+    options: Options,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: std::net::SocketAddr,
+) {
+    let body_timeout = options.body_timeout;
+    let service = hyper::service::service_fn(move |req| {
+        let pipeline = pipeline.clone();
+        async move { Ok::<_, Infallible>(route(&pipeline, req, body_timeout).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        // A sender that stalls while sending headers is cut off.
+        .header_read_timeout(options.header_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
@@ -90,18 +208,82 @@ fn error(status: StatusCode, code: &str, reason: impl Into<String>) -> Response<
     json(status, &ErrorBody { error: code, reason: reason.into() })
 }
 
-async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
+fn forbidden_tenant(ags: &str) -> Response<Body> {
+    error(StatusCode::FORBIDDEN, "forbidden", format!("this token may not read tenant {ags}"))
+}
+
+async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Duration) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Public routes first.
     match (req.method(), segments.as_slice()) {
-        (&Method::POST, ["v1", "messages"]) => post_message(pipeline, req).await,
+        (&Method::GET, ["healthz"]) => return json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        (&Method::GET, ["readyz"]) => {
+            return if pipeline.store().healthy() {
+                json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
+            } else {
+                error(StatusCode::SERVICE_UNAVAILABLE, "storage_unhealthy", "the last storage commit failed")
+            };
+        }
+        (&Method::GET, ["v1", "public-key"]) => {
+            let key = pipeline.store().public_key().to_json();
+            let mut resp = Response::new(Full::new(Bytes::from(key)));
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return resp;
+        }
+        _ => {}
+    }
+    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match pipeline.authenticate(authorization) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e == AuthError::Missing { "unauthenticated" } else { "invalid_token" };
+            let mut resp = error(StatusCode::UNAUTHORIZED, code, e.to_string());
+            resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            return resp;
+        }
+    };
+    match (req.method(), segments.as_slice()) {
+        (&Method::POST, ["v1", "messages"]) => post_message(pipeline, req, &caller, body_timeout).await,
         (&Method::GET, ["v1", "messages", uuid, "proof"]) => {
             let store = pipeline.store();
             let uuid = uuid.to_ascii_lowercase();
+            let tenant = own_tenant(&caller);
             blocking(move || {
-                Ok(match store.receipt(None, &uuid)? {
+                Ok(match store.receipt(tenant.as_deref(), &uuid)? {
                     Some(r) => json(StatusCode::OK, &r),
                     None => error(StatusCode::NOT_FOUND, "not_found", format!("no message {uuid}")),
+                })
+            })
+            .await
+        }
+        (&Method::GET, ["v1", "messages", uuid]) => {
+            let wait = query_param(req.uri().query(), "wait").and_then(|w| w.parse::<u64>().ok()).unwrap_or(0).min(30);
+            get_message(pipeline, uuid, own_tenant(&caller), Duration::from_secs(wait)).await
+        }
+        (&Method::GET, ["v1", "tenants", ags, "citizens"]) => {
+            if !caller.may_read(ags) {
+                return forbidden_tenant(ags);
+            }
+            let store = pipeline.store();
+            let ags = (*ags).to_owned();
+            let name = query_param(req.uri().query(), "name").map(percent_decode);
+            let birth = query_param(req.uri().query(), "birth_date").map(percent_decode);
+            blocking(move || {
+                store.search_citizens(&ags, name.as_deref(), birth.as_deref()).map(|c| json(StatusCode::OK, &c))
+            })
+            .await
+        }
+        (&Method::GET, ["v1", "tenants", ags, "citizens", id]) => {
+            if !caller.may_read(ags) {
+                return forbidden_tenant(ags);
+            }
+            let store = pipeline.store();
+            let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
+            blocking(move || {
+                Ok(match store.citizen_file(&ags, &id)? {
+                    Some(file) => json(StatusCode::OK, &file),
+                    None => error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no citizen {id}")),
                 })
             })
             .await
@@ -111,7 +293,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
             blocking(move || Ok(checkpoint_or_404(store.latest_checkpoint()?, "no checkpoint has been signed yet")))
                 .await
         }
-        (&Method::POST, ["v1", "checkpoints"]) => {
+        (&Method::POST, ["v1", "checkpoints"]) if caller.is_admin() => {
             let store = pipeline.store();
             blocking(move || Ok(checkpoint_or_404(store.checkpoint()?, "the journal is empty"))).await
         }
@@ -126,9 +308,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
                     StatusCode::OK,
                     &serde_json::json!({"from": from, "to": to, "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()}),
                 )),
-                Err(efile_bridge_store::StoreError::NotFound(reason)) => {
-                    Ok(error(StatusCode::NOT_FOUND, "not_found", reason))
-                }
+                Err(StoreError::NotFound(reason)) => Ok(error(StatusCode::NOT_FOUND, "not_found", reason)),
                 Err(e) => Err(e),
             })
             .await
@@ -143,53 +323,76 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
             })
             .await
         }
-        (&Method::GET, ["v1", "public-key"]) => {
-            let key = pipeline.store().public_key().to_json();
-            let mut resp = Response::new(Full::new(Bytes::from(key)));
-            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        (_, ["v1", "admin", ..] | ["metrics"]) | (&Method::POST, ["v1", "checkpoints"]) if !caller.is_admin() => {
+            error(StatusCode::FORBIDDEN, "forbidden", "this needs an admin token")
+        }
+        (&Method::GET, ["metrics"]) => {
+            let mut resp = Response::new(Full::new(Bytes::from(pipeline.metrics().render())));
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             resp
         }
-        (&Method::GET, ["v1", "messages", uuid]) => {
-            let wait = query_param(req.uri().query(), "wait").and_then(|w| w.parse::<u64>().ok()).unwrap_or(0).min(30);
-            get_message(pipeline, uuid, Duration::from_secs(wait)).await
-        }
-        (&Method::GET, ["v1", "tenants", ags, "citizens"]) => {
+        (&Method::GET, ["v1", "admin", "tenants"]) => {
+            let tenants = pipeline.tenants();
             let store = pipeline.store();
-            let ags = (*ags).to_owned();
-            blocking(move || store.citizens(&ags).map(|c| json(StatusCode::OK, &c))).await
-        }
-        (&Method::GET, ["v1", "tenants", ags, "citizens", id]) => {
-            let store = pipeline.store();
-            let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
             blocking(move || {
-                Ok(match store.citizen_file(&ags, &id)? {
-                    Some(file) => json(StatusCode::OK, &file),
-                    None => error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no citizen {id}")),
-                })
+                let counts = store.message_counts()?;
+                let out: Vec<_> = tenants
+                    .into_iter()
+                    .map(|t| {
+                        let mine: serde_json::Map<String, serde_json::Value> = counts
+                            .iter()
+                            .filter(|c| c.tenant == t.ags)
+                            .map(|c| (c.state.as_str().to_owned(), c.count.into()))
+                            .collect();
+                        let mut v = serde_json::to_value(&t).unwrap_or_default();
+                        v["messages"] = serde_json::Value::Object(mine);
+                        v
+                    })
+                    .collect();
+                Ok(json(StatusCode::OK, &out))
             })
             .await
         }
-        (&Method::GET, ["healthz"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        (&Method::GET, ["readyz"]) => {
-            if pipeline.store().healthy() {
-                json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
-            } else {
-                error(StatusCode::SERVICE_UNAVAILABLE, "storage_unhealthy", "the last storage commit failed")
-            }
+        (&Method::GET, ["v1", "admin", "messages"]) => {
+            let q = req.uri().query();
+            let tenant = query_param(q, "tenant").map(str::to_owned);
+            let state = match query_param(q, "state") {
+                None => None,
+                Some(s) => match MessageState::parse(s) {
+                    Some(s) => Some(s),
+                    None => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "bad_query",
+                            format!("state `{s}` is not accepted, processed or failed"),
+                        );
+                    }
+                },
+            };
+            let limit = query_param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000);
+            let store = pipeline.store();
+            blocking(move || store.messages(tenant.as_deref(), state, limit).map(|m| json(StatusCode::OK, &m))).await
         }
         (
             _,
-            ["v1", "messages"]
-            | ["v1", "messages", _]
+            ["v1", "messages", ..]
+            | ["v1", "checkpoints", ..]
             | ["v1", "tenants", _, "citizens", ..]
-            | ["healthz"]
-            | ["readyz"],
+            | ["v1", "admin", ..]
+            | ["metrics"],
         ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("{} is not allowed on {path}", req.method()),
         ),
         _ => error(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}")),
+    }
+}
+
+fn own_tenant(caller: &Caller) -> Option<String> {
+    match caller {
+        Caller::Tenant(t) => Some(t.clone()),
+        Caller::Admin | Caller::Open => None,
     }
 }
 
@@ -204,9 +407,31 @@ fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
     query?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
-async fn blocking(
-    f: impl FnOnce() -> Result<Response<Body>, efile_bridge_store::StoreError> + Send + 'static,
-) -> Response<Body> {
+/// `%XX` and `+` decoding for query values.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn blocking(f: impl FnOnce() -> Result<Response<Body>, StoreError> + Send + 'static) -> Response<Body> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
@@ -218,48 +443,69 @@ async fn blocking(
 }
 
 fn is_xml(content_type: Option<&HeaderValue>) -> bool {
-    let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
+    let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else { return false };
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/xml" || mime == "text/xml" || mime.ends_with("+xml")
 }
 
-async fn post_message(pipeline: &Pipeline, req: Request<Incoming>) -> Response<Body> {
+/// Reads and discards a body we refuse before reading it, up to `max` bytes, so the client
+/// can finish sending and read our answer (closing on unread data resets the connection).
+async fn drain(body: Incoming, max: usize, timeout: Duration) {
+    let _ = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
+}
+
+async fn post_message(
+    pipeline: &Pipeline,
+    req: Request<Incoming>,
+    caller: &Caller,
+    body_timeout: Duration,
+) -> Response<Body> {
+    let limit = pipeline.max_body_bytes();
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if !is_xml(req.headers().get(CONTENT_TYPE)) {
+        drain(req.into_body(), limit, body_timeout).await;
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the message as application/xml",
         );
     }
-    let limit = pipeline.config().limits.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        // A little over the limit: let it arrive and answer; far over: answer and close.
+        if n <= limit.saturating_mul(2) {
+            drain(req.into_body(), n, body_timeout).await;
+        }
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!("message is larger than the limit of {limit} bytes"),
         );
     }
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+    let body = match tokio::time::timeout(body_timeout, Limited::new(req.into_body(), limit).collect()).await {
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {} s", body_timeout.as_secs()),
+            );
+        }
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 format!("message is larger than the limit of {limit} bytes"),
             );
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return error(StatusCode::BAD_REQUEST, "body_unreadable", format!("could not read the body: {e}"));
         }
     };
-    match pipeline.submit(body.to_vec()).await {
+    match pipeline.submit(body.to_vec(), caller).await {
         Ok(Submitted::Accepted(receipt)) => json(StatusCode::ACCEPTED, &receipt),
         Ok(Submitted::Duplicate(receipt)) => json(StatusCode::OK, &receipt),
         Err(e) => submit_error(&e),
@@ -268,6 +514,7 @@ async fn post_message(pipeline: &Pipeline, req: Request<Incoming>) -> Response<B
 
 /// Maps a refusal to its status and short body. Also used by the drop folder's error files.
 pub fn submit_error(e: &SubmitError) -> Response<Body> {
+    let code = efile_bridge_pipeline::error_code(e);
     match e {
         SubmitError::Intake(i) => {
             let status = match i.class() {
@@ -275,45 +522,44 @@ pub fn submit_error(e: &SubmitError) -> Response<Body> {
                 ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorClass::Unacceptable => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            tracing::info!(error = i.code(), "message refused at intake");
-            error(status, i.code(), i.to_string())
+            tracing::info!(error = code, "message refused at intake");
+            error(status, code, i.to_string())
         }
-        SubmitError::UnknownTenant { .. } => error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_tenant", e.to_string()),
-        SubmitError::NoAdapter { .. } => error(StatusCode::UNPROCESSABLE_ENTITY, "no_adapter", e.to_string()),
+        SubmitError::UnknownTenant { .. } | SubmitError::NoAdapter { .. } => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+        }
+        SubmitError::Forbidden(_) => error(StatusCode::FORBIDDEN, code, e.to_string()),
+        SubmitError::RateLimited { .. } => {
+            let mut resp = error(StatusCode::TOO_MANY_REQUESTS, code, e.to_string());
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
         SubmitError::Storage(s) => {
             tracing::error!(error = %s, "message could not be stored");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the message could not be stored; send it again",
-            )
+            error(StatusCode::SERVICE_UNAVAILABLE, code, "the message could not be stored; send it again")
         }
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string()),
     }
 }
 
-async fn get_message(pipeline: &Pipeline, uuid: &str, wait: Duration) -> Response<Body> {
+async fn get_message(pipeline: &Pipeline, uuid: &str, tenant: Option<String>, wait: Duration) -> Response<Body> {
     let uuid = uuid.to_ascii_lowercase();
     let deadline = tokio::time::Instant::now() + wait;
     let mut processed = pipeline.processed();
     loop {
         let store = pipeline.store();
-        let id = uuid.clone();
-        let status = tokio::task::spawn_blocking(move || store.message_status(None, &id)).await;
+        let (id, t) = (uuid.clone(), tenant.clone());
+        let status = tokio::task::spawn_blocking(move || store.message_status(t.as_deref(), &id)).await;
         let status = match status {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "storage read failed");
                 return error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage read failed");
             }
-            Err(_) => {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed");
-            }
+            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
         };
         match status {
-            None => {
-                return error(StatusCode::NOT_FOUND, "not_found", format!("no message {uuid}"));
-            }
+            None => return error(StatusCode::NOT_FOUND, "not_found", format!("no message {uuid}")),
             Some(s) if s.state != MessageState::Accepted => return json(StatusCode::OK, &s),
             Some(s) => {
                 // Wait for the next processed message, then look again.
@@ -322,5 +568,15 @@ async fn get_message(pipeline: &Pipeline, uuid: &str, wait: Duration) -> Respons
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(super::percent_decode("K%C3%B6hler+Tobias"), "Köhler Tobias");
+        assert_eq!(super::percent_decode("100%"), "100%");
+        assert_eq!(super::percent_decode("%zz"), "%zz");
     }
 }

@@ -232,7 +232,7 @@ pub struct AdapterRef {
 }
 
 /// Processing state of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MessageState {
     /// Journaled, not yet mapped.
@@ -241,6 +241,22 @@ pub enum MessageState {
     Processed,
     /// Mapping failed.
     Failed,
+}
+
+impl MessageState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Processed => "processed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Accepted, Self::Processed, Self::Failed].into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 /// What `GET /v1/messages/{uuid}` shows.
@@ -278,6 +294,37 @@ pub struct DocumentRef {
     pub document_type: String,
     /// Title.
     pub title: String,
+}
+
+/// A line in the admin list of messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageLine {
+    /// Tenant.
+    pub tenant: String,
+    /// UUID.
+    pub message_uuid: String,
+    /// Type code.
+    pub message_type: String,
+    /// Journal index of its acceptance.
+    pub journal_index: u64,
+    /// When it arrived.
+    pub received_at: String,
+    /// State.
+    pub state: MessageState,
+    /// Error, if failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How many messages a tenant has in a state.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageCount {
+    /// Tenant.
+    pub tenant: String,
+    /// State.
+    pub state: MessageState,
+    /// Count.
+    pub count: u64,
 }
 
 /// A line in the list of citizens.
@@ -387,6 +434,23 @@ pub trait Storage: Send + Sync + 'static {
     fn message_status(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<MessageStatus>, StoreError>;
     /// A tenant's citizens.
     fn citizens(&self, tenant: &str) -> Result<Vec<CitizenSummary>, StoreError>;
+    /// A tenant's citizens whose name contains `name` (any case) and/or who were born on
+    /// `birth_date` (a prefix: `1991`, `1991-04`, `1991-04-17`).
+    fn search_citizens(
+        &self,
+        tenant: &str,
+        name: Option<&str>,
+        birth_date: Option<&str>,
+    ) -> Result<Vec<CitizenSummary>, StoreError>;
+    /// Messages, newest first, optionally of one tenant and in one state.
+    fn messages(
+        &self,
+        tenant: Option<&str>,
+        state: Option<MessageState>,
+        limit: u32,
+    ) -> Result<Vec<MessageLine>, StoreError>;
+    /// Message counts per tenant and state.
+    fn message_counts(&self) -> Result<Vec<MessageCount>, StoreError>;
     /// One citizen's file.
     fn citizen_file(&self, tenant: &str, citizen_id: &str) -> Result<Option<CitizenFile>, StoreError>;
     /// Recomputes the whole tree, checks every checkpoint signature and consistency step, every

@@ -20,8 +20,8 @@ use efile_bridge_journal::receipt::Receipt as JournalReceipt;
 
 use crate::{
     Accepted, AdapterRef, CaseView, CitizenFile, CitizenSummary, Deletion, DocumentRef, DocumentView, FileView, Hold,
-    MessageState, MessageStatus, NewMessage, PendingMessage, Receipt, Storage, StoreError, VerifyReport, VerifyStage,
-    now_rfc3339,
+    MessageCount, MessageLine, MessageState, MessageStatus, NewMessage, PendingMessage, Receipt, Storage, StoreError,
+    VerifyReport, VerifyStage, now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -816,6 +816,63 @@ impl Storage for SqliteStore {
             )?;
             let rows = stmt.query_map([tenant], |r| {
                 Ok(CitizenSummary { citizen_id: r.get(0)?, display_name: r.get(1)?, birth_date: r.get(2)?, documents: r.get::<_, i64>(3)? as u64 })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn search_citizens(
+        &self,
+        tenant: &str,
+        name: Option<&str>,
+        birth_date: Option<&str>,
+    ) -> Result<Vec<CitizenSummary>, StoreError> {
+        let needle = name.map(str::to_lowercase);
+        Ok(self
+            .citizens(tenant)?
+            .into_iter()
+            .filter(|c| needle.as_deref().is_none_or(|n| c.display_name.to_lowercase().contains(n)))
+            .filter(|c| birth_date.is_none_or(|d| c.birth_date.as_deref().is_some_and(|b| b.starts_with(d))))
+            .collect())
+    }
+
+    fn messages(
+        &self,
+        tenant: Option<&str>,
+        state: Option<MessageState>,
+        limit: u32,
+    ) -> Result<Vec<MessageLine>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT tenant, uuid, message_type, journal_idx, received_at, state, error FROM messages
+                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![tenant, state.map(MessageState::as_str), limit], |r| {
+                Ok(MessageLine {
+                    tenant: r.get(0)?,
+                    message_uuid: r.get(1)?,
+                    message_type: r.get(2)?,
+                    journal_index: r.get::<_, i64>(3)? as u64,
+                    received_at: r.get(4)?,
+                    state: state_of(&r.get::<_, String>(5)?),
+                    error: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn message_counts(&self) -> Result<Vec<MessageCount>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT tenant, state, COUNT(*) FROM messages GROUP BY tenant, state ORDER BY tenant, state",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(MessageCount {
+                    tenant: r.get(0)?,
+                    state: state_of(&r.get::<_, String>(1)?),
+                    count: r.get::<_, i64>(2)? as u64,
+                })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
