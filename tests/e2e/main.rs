@@ -8,3 +8,4 @@ mod journal;
 mod sandbox;
 mod store;
 mod support;
+mod tenancy;

@@ -11,6 +11,8 @@ pub struct Host {
     pub pipeline: Arc<Pipeline>,
     pub base: String,
     pub client: reqwest::Client,
+    /// Sent as `Authorization: Bearer` by [`Host::post`] and [`Host::get`].
+    pub token: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -32,14 +34,27 @@ impl Host {
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
         let pipeline = Arc::new(Pipeline::start(config).expect("pipeline starts"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let addr = listener.local_addr().expect("addr");
+        let http = pipeline.config().http;
         let (stop, stopped) = oneshot::channel::<()>();
         let options = efile_bridge_server::http::Options::from_config(&pipeline.config().http).expect("http options");
         let server = tokio::spawn(efile_bridge_server::http::serve(pipeline.clone(), listener, options, async move {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        Self { dir, pipeline, base, client, stop: Some(stop), server: Some(server) }
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let base = match &http.tls_cert {
+            None => format!("http://{addr}"),
+            Some(cert) => {
+                // The test certificate is self-signed for `localhost`: trust it, resolve it here.
+                let pem = std::fs::read(cert).expect("cert");
+                client = client
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+                    .resolve("localhost", addr);
+                format!("https://localhost:{}", addr.port())
+            }
+        };
+        let client = client.build().expect("client");
+        Self { dir, pipeline, base, client, token: None, stop: Some(stop), server: Some(server) }
     }
 
     pub async fn post(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
@@ -47,20 +62,21 @@ impl Host {
     }
 
     pub async fn post_as(&self, body: impl Into<reqwest::Body>, content_type: &str) -> (u16, serde_json::Value) {
-        let resp = self
-            .client
-            .post(format!("{}/v1/messages", self.base))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("post");
+        let mut req = self.client.post(format!("{}/v1/messages", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.header("content-type", content_type).body(body).send().await.expect("post");
         let status = resp.status().as_u16();
         (status, resp.json().await.expect("json body"))
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = self.client.get(format!("{}{path}", self.base)).send().await.expect("get");
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("get");
         let status = resp.status().as_u16();
         (status, resp.json().await.expect("json body"))
     }
