@@ -36,7 +36,7 @@ pub fn write_config(dir: &Path) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"data\"\n[[adapter]]\nname = \"xmeld\"\ncomponent = \"{}\"\n\
+            "data_dir = \"data\"\n[auth]\nmode = \"open\"\n[[adapter]]\nname = \"xmeld\"\ncomponent = \"{}\"\n\
              [[tenant]]\nags = \"09162000\"\nname = \"München\"\nadapters = [\"xmeld\"]\n",
             xmeld_wasm().display()
         ),
