@@ -37,7 +37,7 @@ echo "== about 1000 msg/s: 10 connections, 10 ms pause each, ${secs} s"
 WRK_RUN=2 WRK_DELAY_MS=10 wrk -t2 -c10 -d"${secs}s" -s scripts/load/post.lua http://127.0.0.1:18080 | grep -E "latency p50|requests .* req/s"
 # Let the workers finish what was accepted before stopping.
 for _ in $(seq 1 600); do
-  curl -s http://127.0.0.1:18080/metrics | grep -q '^efile_queue_depth 0$' && break
+  [ "$(curl -s 'http://127.0.0.1:18080/v1/admin/messages?state=accepted&limit=1')" = "[]" ] && break
   sleep 0.1
 done
 curl -s http://127.0.0.1:18080/metrics | grep -E '^efile_(adapter|journal_commit)_seconds_(sum|count)'

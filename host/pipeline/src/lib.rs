@@ -677,23 +677,32 @@ async fn checkpoint_ticker(shared: std::sync::Weak<Shared>, interval: std::time:
     }
 }
 
+/// Results stored but not yet durable, at most. Bounds memory when storage is slower than
+/// the adapters.
+const MAX_PENDING_RESULTS: usize = 1024;
+
 async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, workers: usize) {
+    // `workers` adapters run at once. A worker is free again as soon as its adapter returned:
+    // waiting for the result's commit (an fsync) would cap throughput at workers / fsync time.
+    // A result that is not yet durable when the host dies is simply redone at the next start.
     let permits = Arc::new(tokio::sync::Semaphore::new(workers));
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_RESULTS));
     while let Some(job) = rx.recv().await {
         shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+        let (Ok(worker), Ok(result)) = (permits.clone().acquire_owned().await, pending.clone().acquire_owned().await)
+        else {
             break;
         };
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || {
-            process(&shared, job);
-            drop(permit);
+            process(&shared, job, worker);
+            drop(result);
             shared.processed.send_modify(|n| *n += 1);
         });
     }
 }
 
-fn process(shared: &Shared, job: Job) {
+fn process(shared: &Shared, job: Job, worker: tokio::sync::OwnedSemaphorePermit) {
     let Job { id, info, body } = job;
     let kind = MessageKind {
         standard: info.standard.clone(),
@@ -719,6 +728,7 @@ fn process(shared: &Shared, job: Job) {
     let started = std::time::Instant::now();
     let result = shared.runtime.map(adapter, tenant.config.clone(), &settings.sandbox, &info, &body);
     shared.metrics.adapter.observe(started.elapsed());
+    drop(worker);
     let micros = started.elapsed().as_micros() as u64;
     match result {
         Ok(records) => {

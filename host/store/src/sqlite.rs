@@ -196,6 +196,10 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Bytes deleted at the end of their retention period are overwritten, not just unlinked.
     conn.pragma_update(None, "secure_delete", "ON")?;
+    // Room for every statement we prepare: the writer runs some twenty distinct statements
+    // per message, more than rusqlite's default cache of 16 holds.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(256);
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
 }

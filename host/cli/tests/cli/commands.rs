@@ -117,3 +117,60 @@ fn plugin_test_runs_the_golden_fixtures() {
     assert!(stdout.contains("ok      anmeldung-0201-single-person"), "{stdout}");
     assert!(stdout.contains("fixture(s), 0 failed"), "{stdout}");
 }
+
+#[test]
+fn sighup_reloads_tenants_and_tokens_without_a_restart() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = write_config(tmp.path());
+    // Switch to tokens: München gets one.
+    let token = "ebt_sighup-test";
+    let hash = hex::encode(efile_bridge_pipeline::config::token_hash(token));
+    let text = std::fs::read_to_string(&config).expect("config").replace("mode = \"open\"", "mode = \"tokens\"");
+    std::fs::write(&config, &text).expect("write");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_efile-bridge"))
+        .args(["--config", config.to_str().expect("utf-8"), "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("EFILE_BRIDGE_LOG", "warn")
+        .spawn()
+        .expect("serve");
+    let get = |auth: Option<&str>| -> u16 {
+        for _ in 0..600 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let auth = auth.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+                let req =
+                    format!("GET /v1/tenants/09162000/citizens HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+                s.write_all(req.as_bytes()).expect("write");
+                let mut answer = String::new();
+                let _ = std::io::Read::read_to_string(&mut s, &mut answer);
+                if let Some(code) = answer.get(9..12).and_then(|c| c.parse().ok()) {
+                    return code;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("serve did not answer");
+    };
+    assert_eq!(get(Some(token)), 401, "the token works before it is configured");
+    let with_token =
+        text.replace("adapters = [\"xmeld\"]\n", &format!("adapters = [\"xmeld\"]\ntokens = [\"sha256:{hash}\"]\n"));
+    assert_ne!(with_token, text);
+    std::fs::write(&config, with_token).expect("write");
+    let hup = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().expect("kill");
+    assert!(hup.success());
+    let mut code = 0;
+    for _ in 0..100 {
+        code = get(Some(token));
+        if code == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(code, 200, "the reloaded token is not accepted");
+    // A broken file is refused and the running config stays.
+    std::fs::write(&config, "this is = not [valid").expect("write");
+    let _ = Command::new("kill").args(["-HUP", &child.id().to_string()]).status();
+    assert_eq!(get(Some(token)), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
