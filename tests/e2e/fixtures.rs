@@ -78,3 +78,24 @@ fn a_changed_fixture_is_reported_not_blessed() {
     let results = efile_bridge_devkit::run_fixtures(&runtime, &adapter, tmp.path(), false).expect("run");
     assert_eq!(results[0].outcome, FixtureOutcome::Passed);
 }
+
+#[test]
+fn the_published_record_schema_matches_the_types() {
+    let path = efile_bridge_tests::root().join("schemas/efile-record.schema.json");
+    let generated = format!("{}\n", serde_json::to_string_pretty(&efile_bridge_model::record_schema()).expect("json"));
+    if std::env::var("BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &generated).expect("write");
+    }
+    let published = std::fs::read_to_string(&path).expect("schemas/efile-record.schema.json (BLESS=1 writes it)");
+    assert_eq!(published, generated, "the record types changed: review and run with BLESS=1");
+}
+
+#[test]
+fn every_expected_json_is_a_list_of_records() {
+    for case in fixture_cases(&efile_bridge_tests::root().join("plugins/adapters/xmeld")).expect("fixtures") {
+        let Ok(text) = std::fs::read_to_string(case.join("expected.json")) else { continue };
+        let records: Vec<efile_bridge_model::EfileRecord> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        assert_eq!(render_records(&records), text, "{}: does not round-trip", case.display());
+    }
+}

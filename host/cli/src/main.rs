@@ -107,6 +107,8 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Prints the JSON Schema of the e-file record model.
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +188,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PublicKey => journal::public_key(&load_config(&cli)?),
         Command::Retention(cmd) => journal::retention(&load_config(&cli)?, cmd),
         Command::Hold(cmd) => journal::hold(&load_config(&cli)?, cmd),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&efile_bridge_model::record_schema())?);
+            Ok(())
+        }
         Command::Token(TokenCommand::New) => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;

@@ -78,6 +78,7 @@ pub struct MessageInfo {
 /// How a citizen is identified, strongest first (the derived order is the strength order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum IdentifierKind {
     /// Steuerliche Identifikationsnummer.
     IdNr,
@@ -110,6 +111,7 @@ impl IdentifierKind {
 
 /// One identifier of a citizen.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Identifier {
     /// Which kind.
     pub kind: IdentifierKind,
@@ -119,6 +121,7 @@ pub struct Identifier {
 
 /// The citizen a record belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct CitizenRef {
     /// Identifiers the message carries.
     pub identifiers: Vec<Identifier>,
@@ -136,6 +139,7 @@ pub struct CitizenRef {
 /// What kind of document a record is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum DocumentType {
     /// Move-in.
     Anmeldung,
@@ -180,6 +184,7 @@ impl DocumentType {
 /// Who may see a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum Confidentiality {
     /// Every clerk of the tenant.
     Normal,
@@ -202,6 +207,7 @@ impl Confidentiality {
 
 /// How long a record is kept and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Retention {
     /// Last day to keep, `YYYY-MM-DD`; `None` while the clock has not started.
     pub deadline: Option<String>,
@@ -211,6 +217,7 @@ pub struct Retention {
 
 /// A file attached to a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Attachment {
     /// File name.
     pub name: String,
@@ -218,11 +225,13 @@ pub struct Attachment {
     pub media_type: String,
     /// The bytes (base64 in JSON).
     #[serde(with = "base64_bytes")]
+    #[cfg_attr(feature = "json-schema", schemars(with = "String"))]
     pub data: Vec<u8>,
 }
 
 /// One e-file record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EfileRecord {
     /// The citizen.
     pub citizen: CitizenRef,
@@ -335,4 +344,13 @@ mod tests {
         let back: Attachment = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, a);
     }
+}
+
+/// The JSON Schema of [`EfileRecord`] (what `expected.json` fixtures, the HTTP API and
+/// `files show --json` carry), as published in `schemas/efile-record.schema.json`.
+#[cfg(feature = "json-schema")]
+pub fn record_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(EfileRecord).to_value();
+    schema["$id"] = "https://efile-bridge.invalid/schemas/efile-record.schema.json".into();
+    schema
 }
