@@ -99,3 +99,21 @@ fn every_expected_json_is_a_list_of_records() {
         assert_eq!(render_records(&records), text, "{}: does not round-trip", case.display());
     }
 }
+
+#[test]
+fn every_bundled_adapter_passes_its_fixtures() {
+    let adapters = efile_bridge_tests::root().join("plugins/adapters");
+    let mut dirs: Vec<_> =
+        std::fs::read_dir(&adapters).expect("adapters").filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.sort();
+    assert!(dirs.len() >= 2, "{dirs:?}");
+    for dir in dirs {
+        let rel = dir.strip_prefix(efile_bridge_tests::root()).expect("inside").to_string_lossy().into_owned();
+        let (runtime, adapter) = efile_bridge_tests::load(&efile_bridge_tests::adapter_wasm(&rel));
+        let results = efile_bridge_devkit::run_fixtures(&runtime, &adapter, &dir, false).expect("run");
+        assert!(!results.is_empty(), "{rel} has no fixtures");
+        for r in results {
+            assert_eq!(r.outcome, FixtureOutcome::Passed, "{rel}: {}", r.case);
+        }
+    }
+}

@@ -155,3 +155,36 @@ async fn health_and_unknown_routes() {
     let resp = host.client.delete(format!("{}/v1/messages", host.base)).send().await.expect("delete");
     assert_eq!(resp.status().as_u16(), 405);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tenants_run_different_adapters_for_the_same_message_type() {
+    let host = Host::start_with(|c| {
+        c.adapters.push(efile_bridge_pipeline::config::AdapterConfig {
+            name: "einheitsakte".into(),
+            component: efile_bridge_tests::einheitsakte_wasm(),
+        });
+        let frankfurt = c.tenants.iter_mut().find(|t| t.ags == "06412000").expect("frankfurt");
+        frankfurt.adapters = vec!["einheitsakte".into()];
+        frankfurt.config.insert("aktenplan".into(), "022.1".into());
+    })
+    .await;
+    let family = fixture("anmeldung-0201-family-of-three");
+    // The same kind of message, once read by München, once (parties swapped) by Frankfurt.
+    let to_frankfurt =
+        with_uuid(&with_parties(&family, "06412000", "09162000"), "f0000000-0000-4000-8000-000000000001");
+    for body in [&family, &to_frankfurt] {
+        let (status, receipt) = host.post(body.clone()).await;
+        assert_eq!(status, 202, "{receipt}");
+        host.wait_processed(&uuid_of(body)).await;
+    }
+    let muc = host.citizens("09162000").await;
+    let ffm = host.citizens("06412000").await;
+    assert_eq!(muc.len(), 3, "xmeld files one document per person: {muc:?}");
+    assert_eq!(ffm.len(), 1, "einheitsakte files one household document: {ffm:?}");
+    let status = host.wait_processed("f0000000-0000-4000-8000-000000000001").await;
+    assert_eq!(status["adapter"]["name"], "einheitsakte");
+    let id = ffm[0]["citizen_id"].as_str().expect("id");
+    let (_, file) = host.get(&format!("/v1/tenants/06412000/citizens/{id}")).await;
+    assert_eq!(file["files"][0]["file_plan_code"], "022.1");
+    assert_eq!(file["files"][0]["cases"][0]["documents"][0]["title"], "Wegzug von 3 Person(en)");
+}

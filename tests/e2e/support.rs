@@ -124,8 +124,10 @@ pub fn with_uuid(xml: &[u8], uuid: &str) -> Vec<u8> {
 pub fn with_parties(xml: &[u8], reader: &str, author: &str) -> Vec<u8> {
     String::from_utf8(xml.to_vec())
         .expect("utf-8")
-        .replace("ags:09162000", &format!("ags:{reader}"))
+        // Through a placeholder, so that swapping the two parties works.
+        .replace("ags:09162000", "ags:\u{0}reader")
         .replace("ags:06412000", &format!("ags:{author}"))
+        .replace("ags:\u{0}reader", &format!("ags:{reader}"))
         .into_bytes()
 }
 

@@ -87,3 +87,8 @@ pub fn config(data_dir: &Path) -> Config {
 pub fn toml_config(text: &str) -> Config {
     Config::parse(text).unwrap_or_else(|e| panic!("config: {e}"))
 }
+
+/// The deliberately different `einheitsakte` adapter component.
+pub fn einheitsakte_wasm() -> PathBuf {
+    adapter_wasm("plugins/adapters/einheitsakte")
+}

@@ -323,6 +323,15 @@ mod base64_bytes {
     }
 }
 
+/// The JSON Schema of [`EfileRecord`] (what `expected.json` fixtures, the HTTP API and
+/// `files show --json` carry), as published in `schemas/efile-record.schema.json`.
+#[cfg(feature = "json-schema")]
+pub fn record_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(EfileRecord).to_value();
+    schema["$id"] = "https://efile-bridge.invalid/schemas/efile-record.schema.json".into();
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,13 +353,4 @@ mod tests {
         let back: Attachment = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, a);
     }
-}
-
-/// The JSON Schema of [`EfileRecord`] (what `expected.json` fixtures, the HTTP API and
-/// `files show --json` carry), as published in `schemas/efile-record.schema.json`.
-#[cfg(feature = "json-schema")]
-pub fn record_schema() -> serde_json::Value {
-    let mut schema = schemars::schema_for!(EfileRecord).to_value();
-    schema["$id"] = "https://efile-bridge.invalid/schemas/efile-record.schema.json".into();
-    schema
 }
