@@ -10,7 +10,7 @@
 
 use efile_bridge_sdk::person::{fingerprint, partial_date};
 use efile_bridge_sdk::prelude::*;
-use efile_bridge_sdk::retention::Date;
+use efile_bridge_sdk::retention;
 
 /// The adapter.
 pub struct XmeldAdapter;
@@ -241,11 +241,7 @@ fn rueckmeldung_inland(
 ) -> Result<Vec<EfileRecord>, MappingError> {
     let file_plan_code = setting(config, "aktenplan.meldewesen");
     let subject_prefix = setting(config, "aktenbetreff.meldewesen");
-    let years: i32 = setting(config, "aufbewahrung.wegzug.jahre").parse().map_err(|_| MappingError {
-        code: ErrorCode::Config,
-        message: "aufbewahrung.wegzug.jahre must be a whole number".into(),
-        xml_path: "/".into(),
-    })?;
+    let wegzug = retention::rule(config, "wegzug")?;
     let mut records = Vec::new();
     let verbaende: Vec<_> = root.children_named("umzugsverband").collect();
     if verbaende.is_empty() {
@@ -262,11 +258,8 @@ fn rueckmeldung_inland(
             let zeichen = b.require_text("identifikation.ereignis/ereignis.zeichen")?;
             let sperre = b.find("zuzugsperson/AUSKUNFTSSPERRE");
             let event_date = home.moved_in.clone();
-            let deadline = event_date
-                .as_deref()
-                .or(info.created_at.get(..10))
-                .and_then(Date::parse)
-                .map(|d| d.end_of_year_plus(years).to_iso());
+            // The clock starts with the move; without a known date, with the message.
+            let retention = wegzug.apply(event_date.as_deref().or(info.created_at.get(..10)));
             let mut metadata = vec![
                 ("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type)),
                 ("ereignis.zeichen".to_owned(), zeichen.to_owned()),
@@ -299,10 +292,7 @@ fn rueckmeldung_inland(
                 document_type: DocumentType::Abmeldung,
                 title: format!("Wegzug nach {} (Rückmeldung Inland)", home.place),
                 event_date,
-                retention: Retention {
-                    deadline,
-                    rule: format!("BMG §13(1), §14(1): {years} Jahre nach Ende des Jahres des Wegzugs"),
-                },
+                retention,
                 confidentiality: if sperre.is_some() { Confidentiality::High } else { Confidentiality::Normal },
                 metadata,
                 attachments: Vec::new(),
