@@ -1,12 +1,17 @@
 //! The standard XMeld 25.11a adapter.
 //!
-//! Maps registration messages into records of the citizen's e-file. This version covers
-//! `rueckmeldung.anmeldunginland.0201` (Rückmeldung Inland): the new municipality tells the
-//! old one that the people of one or more `umzugsverband`s have registered there. For the
-//! old municipality (the reader, our tenant) that is the move-out (Abmeldung/Wegzug) of every
-//! person in the message, so each `betroffener` becomes one `abmeldung` document in their file.
+//! Maps registration messages into records of the citizen's e-file:
+//!
+//! - `rueckmeldung.anmeldunginland.0201` (Rückmeldung Inland): the new municipality tells the
+//!   old one that the people of one or more `umzugsverband`s have registered there. For the
+//!   old municipality (the reader, our tenant) that is the move-out (Abmeldung/Wegzug) of every
+//!   person in the message, so each `betroffener` becomes one `abmeldung` document in their file.
+//! - `fortschreibung.dokument.0006`/`.0063`/`.0064`/`.0065` and
+//!   `fortschreibung.passversagung.0105`/`.0106`: see the `dokument` module.
 //!
 //! Config keys (all optional): see [`CONFIG_KEYS`].
+
+mod dokument;
 
 use efile_bridge_sdk::person::{fingerprint, partial_date};
 use efile_bridge_sdk::prelude::*;
@@ -17,6 +22,9 @@ pub struct XmeldAdapter;
 
 const STANDARD: &str = "XMeld";
 const VERSION: &str = "25.11a";
+
+/// The message types mapped.
+const HANDLED: &[&str] = &["0201", "0006", "0063", "0064", "0065", "0105", "0106"];
 
 /// Config keys this adapter reads, with defaults.
 pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
@@ -29,7 +37,7 @@ pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn setting(config: &dyn Config, key: &str) -> String {
+pub(crate) fn setting(config: &dyn Config, key: &str) -> String {
     config.get(key).unwrap_or_else(|| {
         CONFIG_KEYS.iter().find(|(k, _, _)| *k == key).map(|(_, d, _)| (*d).to_owned()).unwrap_or_default()
     })
@@ -40,11 +48,10 @@ impl Adapter for XmeldAdapter {
         AdapterInfo {
             name: "xmeld".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            handles: vec![MessageKind {
-                standard: STANDARD.into(),
-                version: VERSION.into(),
-                message_type: "0201".into(),
-            }],
+            handles: HANDLED
+                .iter()
+                .map(|t| MessageKind { standard: STANDARD.into(), version: VERSION.into(), message_type: (*t).into() })
+                .collect(),
             config_keys: CONFIG_KEYS
                 .iter()
                 .map(|(name, default, what)| ConfigKey {
@@ -61,6 +68,8 @@ impl Adapter for XmeldAdapter {
         let root = doc.root();
         match (info.standard.as_str(), info.version.as_str(), info.message_type.as_str()) {
             (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
+            (STANDARD, VERSION, "0006" | "0063" | "0064" | "0065") => dokument::dokument(info, root, config),
+            (STANDARD, VERSION, "0105" | "0106") => dokument::passversagung(info, root, config),
             _ => Err(MappingError {
                 code: ErrorCode::UnsupportedMessage,
                 message: format!(
