@@ -16,13 +16,13 @@ use efile_bridge_sdk::retention;
 use crate::setting;
 
 /// Name, birth and fingerprint of `identifikation.fortschreibung`-style person elements.
-fn citizen(person: Element<'_, '_>) -> Result<CitizenRef, MappingError> {
+pub(crate) fn citizen(person: Element<'_, '_>) -> Result<CitizenRef, MappingError> {
     let family = person.require_text("name/familienname.unstrukturiert/nachname/name")?;
-    // Mandatory in the XSD even when there are none (`nichtVorhanden`), as is the birth date
-    // (`unbekannt` when not known): a message without them is broken, not just sparse.
+    // Mandatory in the XSD even when there are none (`nichtVorhanden`), as is `geburt`: a
+    // message without them is broken, not just sparse.
     person.require("name/vornamen/vornamen")?;
     let given = person.text_at("name/vornamen/vornamen/name").unwrap_or("");
-    let birth = person.require("geburt/geburtsdatum").map(partial_date)?;
+    let birth = person.require("geburt")?.find("geburtsdatum").and_then(partial_date);
     let place = person.text_at("geburt/geburtsort");
     let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
     Ok(CitizenRef {

@@ -6,12 +6,15 @@
 //!   old one that the people of one or more `umzugsverband`s have registered there. For the
 //!   old municipality (the reader, our tenant) that is the move-out (Abmeldung/Wegzug) of every
 //!   person in the message, so each `betroffener` becomes one `abmeldung` document in their file.
+//! - `fortschreibung.anschrift.0090` (Ummeldung, address correction, bedingter Sperrvermerk):
+//!   see the `ummeldung` module;
 //! - `fortschreibung.dokument.0006`/`.0063`/`.0064`/`.0065` and
 //!   `fortschreibung.passversagung.0105`/`.0106`: see the `dokument` module.
 //!
 //! Config keys (all optional): see [`CONFIG_KEYS`].
 
 mod dokument;
+mod ummeldung;
 
 use efile_bridge_sdk::person::{fingerprint, partial_date};
 use efile_bridge_sdk::prelude::*;
@@ -24,7 +27,7 @@ const STANDARD: &str = "XMeld";
 const VERSION: &str = "25.11a";
 
 /// The message types mapped.
-const HANDLED: &[&str] = &["0201", "0006", "0063", "0064", "0065", "0105", "0106"];
+const HANDLED: &[&str] = &["0201", "0090", "0006", "0063", "0064", "0065", "0105", "0106"];
 
 /// Config keys this adapter reads, with defaults.
 pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
@@ -68,6 +71,7 @@ impl Adapter for XmeldAdapter {
         let root = doc.root();
         match (info.standard.as_str(), info.version.as_str(), info.message_type.as_str()) {
             (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
+            (STANDARD, VERSION, "0090") => ummeldung::anschrift(info, root, config),
             (STANDARD, VERSION, "0006" | "0063" | "0064" | "0065") => dokument::dokument(info, root, config),
             (STANDARD, VERSION, "0105" | "0106") => dokument::passversagung(info, root, config),
             _ => Err(MappingError {

@@ -1,0 +1,82 @@
+//! `fortschreibung.anschrift.0090`: the tenant's registry (the author) records a new address
+//! within the municipality (Ummeldung, Anlass 3), corrects an address (Anlass 17), or enters
+//! or deletes a conditional block (bedingter Sperrvermerk, BMG §52). One person per message, no
+//! idNr, no move date: the citizen is found by fingerprint and the event date is when the
+//! change was recorded. The record's retention clock stays open (BMG §13: it starts with the
+//! move-out or death).
+
+use efile_bridge_sdk::prelude::*;
+use efile_bridge_sdk::retention;
+
+use crate::dokument::citizen;
+use crate::setting;
+
+/// `Straße Hausnummer, PLZ Ort (AGS)` of an `anschrift.alt`/`anschrift.neu`.
+fn address(a: Element<'_, '_>) -> Result<String, MappingError> {
+    let i = a.require("anschrift.inland")?;
+    let mut street = i.require_text("strasse")?.to_owned();
+    for part in ["hausnummer", "hausnummerBuchstabeZusatzziffer", "teilnummerDerHausnummer"] {
+        if let Some(p) = i.text_at(part) {
+            street.push(' ');
+            street.push_str(p);
+        }
+    }
+    Ok(format!(
+        "{street}, {} {} ({})",
+        i.require_text("postleitzahl")?,
+        i.require_text("wohnort")?,
+        i.require_text("gemeindeschluessel/code")?
+    ))
+}
+
+fn sperrvermerk(a: Element<'_, '_>) -> bool {
+    a.text_at("bedingterSperrvermerk").is_some_and(|v| v == "true" || v == "1")
+}
+
+pub(crate) fn anschrift(
+    info: &MessageInfo,
+    root: Element<'_, '_>,
+    config: &dyn Config,
+) -> Result<Vec<EfileRecord>, MappingError> {
+    let citizen = citizen(root.require("identifikation.betroffenePerson")?)?;
+    let alt = root.require("anschrift.alt")?;
+    let neu = root.require("anschrift.neu")?;
+    let anlass = root.require_text("anlass/code")?;
+    let zeichen = root.require_text("identifikation.ereignis/ereignis.zeichen")?;
+    let recorded = root.require_text("identifikation.ereignis/ereignis.zeitpunkt")?;
+    let (was, is) = (sperrvermerk(alt), sperrvermerk(neu));
+    let mut title = match anlass {
+        "3" => "Umzug innerhalb der Gemeinde".to_owned(),
+        "17" => "Anschrift berichtigt".to_owned(),
+        other => format!("Anschrift fortgeschrieben (Anlass {other})"),
+    };
+    match (was, is) {
+        (false, true) => title.push_str("; bedingter Sperrvermerk eingetragen"),
+        (true, false) => title.push_str("; bedingter Sperrvermerk gelöscht"),
+        _ => {}
+    }
+    let mut metadata = vec![
+        ("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type)),
+        ("ereignis.zeichen".to_owned(), zeichen.to_owned()),
+        ("anlass".to_owned(), anlass.to_owned()),
+        ("anschrift.alt".to_owned(), address(alt)?),
+        ("anschrift.neu".to_owned(), address(neu)?),
+    ];
+    if is {
+        metadata.push(("bedingter.sperrvermerk".to_owned(), "BMG §52".to_owned()));
+    }
+    Ok(vec![EfileRecord {
+        file_subject: format!("{} {}", setting(config, "aktenbetreff.meldewesen"), citizen.display_name),
+        citizen,
+        file_plan_code: setting(config, "aktenplan.meldewesen"),
+        case_type: "ummeldung".into(),
+        case_ref: Some(zeichen.to_owned()),
+        document_type: DocumentType::Ummeldung,
+        title,
+        event_date: recorded.get(..10).map(str::to_owned),
+        retention: retention::rule(config, "meldung")?.apply(None),
+        confidentiality: if is { Confidentiality::High } else { Confidentiality::Normal },
+        metadata,
+        attachments: Vec::new(),
+    }])
+}
