@@ -5,6 +5,7 @@ mod drop_folder;
 mod fixtures;
 mod http;
 mod journal;
+mod life;
 mod sandbox;
 mod store;
 mod support;

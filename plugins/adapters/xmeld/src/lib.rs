@@ -33,17 +33,39 @@ const HANDLED: &[&str] = &["0201", "0090", "0006", "0063", "0064", "0065", "0105
 pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
     ("aktenplan.meldewesen", "12.20.10", "file-plan code (Aktenplan-Kennzeichen) of the registration file"),
     ("aktenbetreff.meldewesen", "Meldeakte", "subject prefix of the registration file; the citizen's name is appended"),
+    ("aktenplan.ausweiswesen", "12.30.10", "file-plan code of the passport and ID document file"),
     (
-        "aufbewahrung.wegzug.jahre",
-        "5",
-        "years after the end of the move-out year that a move-out record is kept (BMG §13, §14)",
+        "aktenbetreff.ausweiswesen",
+        "Pass- und Ausweisakte",
+        "subject prefix of that file; the citizen's name is appended",
     ),
+    ("aufbewahrung.wegzug.jahre", "5", "years after the end of the move-out year a move-out record is kept (BMG §13)"),
+    ("aufbewahrung.personalausweis.jahre", "5", "years after expiry an ID card record is kept (BMG §14 Abs. 1)"),
+    ("aufbewahrung.reisepass.jahre", "5", "years after expiry a passport record is kept (PassG §21 Abs. 4)"),
+    ("aufbewahrung.passversagung.jahre", "5", "years after the end of the decision year a refusal is kept"),
 ];
 
+/// A config value or its default. Every key used must be in [`CONFIG_KEYS`] (a unit test
+/// checks the ones the mappings use), so `describe` tells operators about all of them.
 pub(crate) fn setting(config: &dyn Config, key: &str) -> String {
     config.get(key).unwrap_or_else(|| {
         CONFIG_KEYS.iter().find(|(k, _, _)| *k == key).map(|(_, d, _)| (*d).to_owned()).unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_setting_used_has_a_default() {
+        let sources = [include_str!("lib.rs"), include_str!("dokument.rs"), include_str!("ummeldung.rs")];
+        for src in sources {
+            for part in src.split("setting(config, \"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                let default = super::CONFIG_KEYS.iter().find(|(k, ..)| *k == key).map(|(_, d, _)| *d);
+                assert!(default.is_some_and(|d| !d.is_empty()), "config key `{key}` has no default in CONFIG_KEYS");
+            }
+        }
+    }
 }
 
 impl Adapter for XmeldAdapter {

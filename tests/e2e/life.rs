@@ -1,0 +1,88 @@
+//! A citizen's life in the registry, through the host: an address change in München (0090), a
+//! new identity card (0006), then the move to Frankfurt (0201). All three land in one
+//! citizen file, found first by the name/birth fingerprint, then joined by the idNr the
+//! move-out brings, with the right files, cases and deadlines.
+
+use efile_bridge_tests::fixture;
+
+use crate::support::{Host, uuid_of, with_uuid};
+
+/// A fixture rewritten to be about Katharina Maria Brandl, born 1991-04-17 (no birth place),
+/// the person of the 0201 single-person fixture.
+fn about_brandl(case: &str, family: &str, given: &str, birth: &str, uuid: &str) -> Vec<u8> {
+    let text = String::from_utf8(fixture(case)).expect("utf-8");
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.contains("<xmeld:geburtsort>") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let out = out
+        .replacen(&format!("<name>{family}</name>"), "<name>Brandl</name>", 1)
+        .replacen(&format!("<name>{given}</name>"), "<name>Katharina Maria</name>", 1)
+        .replacen(&format!("<jahrMonatTag>{birth}</jahrMonatTag>"), "<jahrMonatTag>1991-04-17</jahrMonatTag>", 1);
+    with_uuid(out.as_bytes(), uuid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_life_story_lands_in_one_citizen_file() {
+    // München alone: every message below names it as reader or author.
+    let host = Host::start_with(|c| c.tenants.retain(|t| t.ags == "09162000")).await;
+    let ummeldung = about_brandl(
+        "ummeldung-0090-single-person",
+        "Brandstätter",
+        "Johanna Theresia",
+        "1979-04-17",
+        "a1000000-0000-4000-8000-000000000001",
+    );
+    let ausweis = about_brandl(
+        "dokument-0006-personalausweis",
+        "Weißhaupt",
+        "Johanna Theresia",
+        "1979-11-04",
+        "a1000000-0000-4000-8000-000000000002",
+    );
+    let wegzug = fixture("anmeldung-0201-single-person");
+    for body in [&ummeldung, &ausweis, &wegzug] {
+        let (code, receipt) = host.post(body.clone()).await;
+        assert_eq!(code, 202, "{receipt}");
+        let status = host.wait_processed(&uuid_of(body)).await;
+        assert_eq!(status["state"], "processed", "{status}");
+    }
+    let citizens = host.citizens("09162000").await;
+    assert_eq!(citizens.len(), 1, "one person, one file: {citizens:?}");
+    assert_eq!(citizens[0]["documents"], 3);
+    let id = citizens[0]["citizen_id"].as_str().expect("id");
+    let (_, file) = host.get(&format!("/v1/tenants/09162000/citizens/{id}")).await;
+    let ids: Vec<_> = file["identifiers"].as_array().expect("ids").iter().map(|v| v.as_str().unwrap_or("")).collect();
+    assert_eq!(ids, ["fingerprint", "id-nr"], "the idNr of the move-out joined the file");
+    let files = file["files"].as_array().expect("files");
+    let plan: Vec<_> = files.iter().map(|f| f["file_plan_code"].as_str().unwrap_or("")).collect();
+    assert_eq!(plan, ["12.20.10", "12.30.10"], "registration file and passport/ID file");
+    let melde = &files[0];
+    let cases: Vec<_> =
+        melde["cases"].as_array().expect("cases").iter().map(|c| c["case_type"].as_str().unwrap_or("")).collect();
+    assert_eq!(cases, ["ummeldung", "wegzug"]);
+    let ummeldung_doc = &melde["cases"][0]["documents"][0];
+    assert_eq!(ummeldung_doc["document_type"], "ummeldung");
+    assert!(ummeldung_doc["retention_deadline"].is_null(), "the clock starts with the move-out");
+    let wegzug_doc = &melde["cases"][1]["documents"][0];
+    assert_eq!(wegzug_doc["document_type"], "abmeldung");
+    assert_eq!(wegzug_doc["retention_deadline"], "2031-12-31");
+    let ausweis_doc = &files[1]["cases"][0]["documents"][0];
+    assert_eq!(ausweis_doc["document_type"], "ausweisdokument");
+    assert_eq!(ausweis_doc["title"], "Personalausweis eingetragen");
+    let expiry = ausweis_doc["metadata"]
+        .as_array()
+        .expect("metadata")
+        .iter()
+        .find(|kv| kv[0] == "gueltig.bis")
+        .map(|kv| kv[1].as_str().unwrap_or("").to_owned())
+        .expect("expiry");
+    let year: i32 = expiry[..4].parse().expect("year");
+    assert_eq!(ausweis_doc["retention_deadline"], format!("{}{}", year + 5, &expiry[4..]), "BMG §14: expiry + 5 years");
+    // Nothing of it leaks into the metadata: the blocking password stays out.
+    assert!(!file.to_string().contains("sperrkennwort"), "{file}");
+}
