@@ -53,21 +53,6 @@ pub(crate) fn setting(config: &dyn Config, key: &str) -> String {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_setting_used_has_a_default() {
-        let sources = [include_str!("lib.rs"), include_str!("dokument.rs"), include_str!("ummeldung.rs")];
-        for src in sources {
-            for part in src.split("setting(config, \"").skip(1) {
-                let key = part.split('"').next().unwrap_or_default();
-                let default = super::CONFIG_KEYS.iter().find(|(k, ..)| *k == key).map(|(_, d, _)| *d);
-                assert!(default.is_some_and(|d| !d.is_empty()), "config key `{key}` has no default in CONFIG_KEYS");
-            }
-        }
-    }
-}
-
 impl Adapter for XmeldAdapter {
     fn describe() -> AdapterInfo {
         AdapterInfo {
@@ -335,4 +320,19 @@ fn rueckmeldung_inland(
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_setting_used_has_a_default() {
+        let sources = [include_str!("lib.rs"), include_str!("dokument.rs"), include_str!("ummeldung.rs")];
+        for src in sources {
+            for part in src.split("setting(config, \"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                let default = super::CONFIG_KEYS.iter().find(|(k, ..)| *k == key).map(|(_, d, _)| *d);
+                assert!(default.is_some_and(|d| !d.is_empty()), "config key `{key}` has no default in CONFIG_KEYS");
+            }
+        }
+    }
 }
