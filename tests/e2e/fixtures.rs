@@ -97,6 +97,11 @@ fn every_expected_json_is_a_list_of_records() {
         let records: Vec<efile_bridge_model::EfileRecord> =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
         assert_eq!(render_records(&records), text, "{}: does not round-trip", case.display());
+        for a in records.iter().flat_map(|r| &r.attachments) {
+            if a.media_type == "application/pdf" {
+                assert!(a.data.starts_with(b"%PDF-"), "{}: {} is not a PDF", case.display(), a.name);
+            }
+        }
     }
 }
 

@@ -86,3 +86,26 @@ async fn a_life_story_lands_in_one_citizen_file() {
     // Nothing of it leaks into the metadata: the blocking password stays out.
     assert!(!file.to_string().contains("sperrkennwort"), "{file}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_anmeldung_files_every_mover_and_keeps_the_landlords_confirmation() {
+    let host = Host::start_with(|c| c.tenants.retain(|t| t.ags == "09162000")).await;
+    let xml = fixture("anmeldung-1704-family");
+    let (code, receipt) = host.post(xml.clone()).await;
+    assert_eq!(code, 202, "{receipt}");
+    let status = host.wait_processed(&uuid_of(&xml)).await;
+    assert_eq!(status["documents"].as_array().map(Vec::len), Some(4), "{status}");
+    let citizens = host.citizens("09162000").await;
+    assert_eq!(citizens.len(), 4);
+    let jonas = citizens.iter().find(|c| c["display_name"] == "Straßer, Jonas Maximilian").expect("registering person");
+    let (_, file) =
+        host.get(&format!("/v1/tenants/09162000/citizens/{}", jonas["citizen_id"].as_str().expect("id"))).await;
+    let doc = &file["files"][0]["cases"][0]["documents"][0];
+    assert_eq!(doc["document_type"], "anmeldung");
+    let attachments = doc["attachments"].as_array().expect("attachments");
+    assert_eq!(attachments.len(), 1, "{doc}");
+    assert!(attachments[0].as_str().expect("name").ends_with(".pdf"));
+    // The attachment is part of the record version's content, so verify covers its bytes.
+    let report = crate::support::verify(&host).await.expect("verify");
+    assert_eq!(report.record_versions, 4);
+}

@@ -6,6 +6,8 @@
 //!   old one that the people of one or more `umzugsverband`s have registered there. For the
 //!   old municipality (the reader, our tenant) that is the move-out (Abmeldung/Wegzug) of every
 //!   person in the message, so each `betroffener` becomes one `abmeldung` document in their file.
+//! - `onlinedienste.anmeldung.meldeschein.1704` (online Anmeldung with the landlord's
+//!   confirmation as attachment): see the `anmeldung` module;
 //! - `fortschreibung.anschrift.0090` (Ummeldung, address correction, bedingter Sperrvermerk):
 //!   see the `ummeldung` module;
 //! - `fortschreibung.dokument.0006`/`.0063`/`.0064`/`.0065` and
@@ -13,6 +15,7 @@
 //!
 //! Config keys (all optional): see [`CONFIG_KEYS`].
 
+mod anmeldung;
 mod dokument;
 mod ummeldung;
 
@@ -27,7 +30,7 @@ const STANDARD: &str = "XMeld";
 const VERSION: &str = "25.11a";
 
 /// The message types mapped.
-const HANDLED: &[&str] = &["0201", "0090", "0006", "0063", "0064", "0065", "0105", "0106"];
+const HANDLED: &[&str] = &["0201", "1704", "0090", "0006", "0063", "0064", "0065", "0105", "0106"];
 
 /// Config keys this adapter reads, with defaults.
 pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
@@ -78,6 +81,7 @@ impl Adapter for XmeldAdapter {
         let root = doc.root();
         match (info.standard.as_str(), info.version.as_str(), info.message_type.as_str()) {
             (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
+            (STANDARD, VERSION, "1704") => anmeldung::meldeschein(info, root, config),
             (STANDARD, VERSION, "0090") => ummeldung::anschrift(info, root, config),
             (STANDARD, VERSION, "0006" | "0063" | "0064" | "0065") => dokument::dokument(info, root, config),
             (STANDARD, VERSION, "0105" | "0106") => dokument::passversagung(info, root, config),
@@ -326,7 +330,12 @@ fn rueckmeldung_inland(
 mod tests {
     #[test]
     fn every_setting_used_has_a_default() {
-        let sources = [include_str!("lib.rs"), include_str!("dokument.rs"), include_str!("ummeldung.rs")];
+        let sources = [
+            include_str!("lib.rs"),
+            include_str!("anmeldung.rs"),
+            include_str!("dokument.rs"),
+            include_str!("ummeldung.rs"),
+        ];
         for src in sources {
             for part in src.split("setting(config, \"").skip(1) {
                 let key = part.split('"').next().unwrap_or_default();
