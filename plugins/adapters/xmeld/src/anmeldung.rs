@@ -29,8 +29,16 @@ fn address(a: Element<'_, '_>) -> Result<String, MappingError> {
     ))
 }
 
+/// One moving person as read from the message.
+struct Mover {
+    citizen: CitizenRef,
+    /// An Auskunftssperre is registered for the person.
+    sperre: bool,
+    metadata: Vec<(String, String)>,
+}
+
 /// One moving person (`type.Meldeschein.Personendaten`).
-fn person(x: Element<'_, '_>) -> Result<(CitizenRef, bool, Vec<(String, String)>), MappingError> {
+fn person(x: Element<'_, '_>) -> Result<Mover, MappingError> {
     let pd = x.require("bestaetigteMeldedaten/personendaten")?;
     let family = pd.require_text("name/familienname.unstrukturiert/nachname/name")?;
     let given = pd.text_at("name/vornamen/vornamen/name").unwrap_or("");
@@ -80,7 +88,7 @@ fn person(x: Element<'_, '_>) -> Result<(CitizenRef, bool, Vec<(String, String)>
         given_names: given.to_owned(),
         birth_date: birth,
     };
-    Ok((citizen, sperre.is_some(), metadata))
+    Ok(Mover { citizen, sperre: sperre.is_some(), metadata })
 }
 
 pub(crate) fn meldeschein(
@@ -115,7 +123,7 @@ pub(crate) fn meldeschein(
     let rule = retention::rule(config, "meldung")?;
     let mut records = Vec::new();
     for (n, x) in movers.into_iter().enumerate() {
-        let (citizen, sperre, person_meta) = person(x)?;
+        let Mover { citizen, sperre, metadata: person_meta } = person(x)?;
         let mut metadata = vec![
             ("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type)),
             ("person".to_owned(), (n + 1).to_string()),
