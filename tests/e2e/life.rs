@@ -1,7 +1,7 @@
-//! A citizen's life in the registry, through the host: an address change in München (0090), a
-//! new identity card (0006), then the move to Frankfurt (0201). All three land in one
-//! citizen file, found first by the name/birth fingerprint, then joined by the idNr the
-//! move-out brings, with the right files, cases and deadlines.
+//! A citizen's life in the registry, through the host: the online move-in to München (1704),
+//! an address change (0090), a new identity card (0006), then the move to Frankfurt (0201).
+//! All land in one citizen file (by idNr where the message has it, by the name/birth
+//! fingerprint where it has not) with the right files, cases and deadlines.
 
 use efile_bridge_tests::fixture;
 
@@ -44,8 +44,19 @@ async fn a_life_story_lands_in_one_citizen_file() {
         "1979-11-04",
         "a1000000-0000-4000-8000-000000000002",
     );
+    let anmeldung = {
+        let text = String::from_utf8(fixture("anmeldung-1704-single-person")).expect("utf-8");
+        let text: String =
+            text.lines().filter(|l| !l.contains("<xmeld:geburtsort>")).map(|l| format!("{l}\n")).collect();
+        let text = text
+            .replace("<name>Obermüller</name>", "<name>Brandl</name>")
+            .replace("<name>Katharina Elisabeth</name>", "<name>Katharina Maria</name>")
+            .replace("1992-02-29", "1991-04-17")
+            .replace("<xmeld:idNr>02158049378</xmeld:idNr>", "<xmeld:idNr>08962367457</xmeld:idNr>");
+        with_uuid(text.as_bytes(), "a1000000-0000-4000-8000-000000000000")
+    };
     let wegzug = fixture("anmeldung-0201-single-person");
-    for body in [&ummeldung, &ausweis, &wegzug] {
+    for body in [&anmeldung, &ummeldung, &ausweis, &wegzug] {
         let (code, receipt) = host.post(body.clone()).await;
         assert_eq!(code, 202, "{receipt}");
         let status = host.wait_processed(&uuid_of(body)).await;
@@ -53,22 +64,25 @@ async fn a_life_story_lands_in_one_citizen_file() {
     }
     let citizens = host.citizens("09162000").await;
     assert_eq!(citizens.len(), 1, "one person, one file: {citizens:?}");
-    assert_eq!(citizens[0]["documents"], 3);
+    assert_eq!(citizens[0]["documents"], 4);
     let id = citizens[0]["citizen_id"].as_str().expect("id");
     let (_, file) = host.get(&format!("/v1/tenants/09162000/citizens/{id}")).await;
     let ids: Vec<_> = file["identifiers"].as_array().expect("ids").iter().map(|v| v.as_str().unwrap_or("")).collect();
-    assert_eq!(ids, ["fingerprint", "id-nr"], "the idNr of the move-out joined the file");
+    assert_eq!(ids, ["fingerprint", "id-nr"]);
     let files = file["files"].as_array().expect("files");
     let plan: Vec<_> = files.iter().map(|f| f["file_plan_code"].as_str().unwrap_or("")).collect();
     assert_eq!(plan, ["12.20.10", "12.30.10"], "registration file and passport/ID file");
     let melde = &files[0];
     let cases: Vec<_> =
         melde["cases"].as_array().expect("cases").iter().map(|c| c["case_type"].as_str().unwrap_or("")).collect();
-    assert_eq!(cases, ["ummeldung", "wegzug"]);
-    let ummeldung_doc = &melde["cases"][0]["documents"][0];
+    assert_eq!(cases, ["zuzug", "ummeldung", "wegzug"], "in the order they happened");
+    let anmeldung_doc = &melde["cases"][0]["documents"][0];
+    assert_eq!(anmeldung_doc["document_type"], "anmeldung");
+    assert_eq!(anmeldung_doc["attachments"].as_array().map(Vec::len), Some(1), "the landlord's confirmation");
+    let ummeldung_doc = &melde["cases"][1]["documents"][0];
     assert_eq!(ummeldung_doc["document_type"], "ummeldung");
     assert!(ummeldung_doc["retention_deadline"].is_null(), "the clock starts with the move-out");
-    let wegzug_doc = &melde["cases"][1]["documents"][0];
+    let wegzug_doc = &melde["cases"][2]["documents"][0];
     assert_eq!(wegzug_doc["document_type"], "abmeldung");
     assert_eq!(wegzug_doc["retention_deadline"], "2031-12-31");
     let ausweis_doc = &files[1]["cases"][0]["documents"][0];

@@ -539,6 +539,20 @@ fn resolve_citizen(tx: &Connection, tenant: &str, record: &EfileRecord, idx: u64
         }
     }
     let citizen = match found {
+        // A name change (the record names the citizen by the old name's fingerprint and
+        // carries the new one too): the file follows the person under the new name.
+        Some(c) if record.document_type == efile_bridge_model::DocumentType::Namensaenderung => {
+            tx.prepare_cached(
+                "UPDATE citizens SET display_name = ?2, family_name = ?3, given_names = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                c,
+                record.citizen.display_name,
+                record.citizen.family_name,
+                record.citizen.given_names
+            ])?;
+            c
+        }
         Some(c) => c,
         None => {
             tx.prepare_cached(
