@@ -1,5 +1,6 @@
 //! A citizen's life in the registry, through the host: the online move-in to München (1704),
-//! an address change (0090), a new identity card (0006), then the move to Frankfurt (0201).
+//! an address change (0090), a new identity card (0006), a name change after marriage (0091),
+//! then the move to Frankfurt (0201).
 //! All land in one citizen file (by idNr where the message has it, by the name/birth
 //! fingerprint where it has not) with the right files, cases and deadlines.
 
@@ -55,8 +56,10 @@ async fn a_life_story_lands_in_one_citizen_file() {
             .replace("<xmeld:idNr>02158049378</xmeld:idNr>", "<xmeld:idNr>08962367457</xmeld:idNr>");
         with_uuid(text.as_bytes(), "a1000000-0000-4000-8000-000000000000")
     };
+    // She marries: the file continues under the new name.
+    let heirat = fixture("namensaenderung-0091-heirat");
     let wegzug = fixture("anmeldung-0201-single-person");
-    for body in [&anmeldung, &ummeldung, &ausweis, &wegzug] {
+    for body in [&anmeldung, &ummeldung, &ausweis, &heirat, &wegzug] {
         let (code, receipt) = host.post(body.clone()).await;
         assert_eq!(code, 202, "{receipt}");
         let status = host.wait_processed(&uuid_of(body)).await;
@@ -64,7 +67,8 @@ async fn a_life_story_lands_in_one_citizen_file() {
     }
     let citizens = host.citizens("09162000").await;
     assert_eq!(citizens.len(), 1, "one person, one file: {citizens:?}");
-    assert_eq!(citizens[0]["documents"], 4);
+    assert_eq!(citizens[0]["documents"], 5);
+    assert_eq!(citizens[0]["display_name"], "Brandl-Okafor, Katharina Maria", "the name after the marriage");
     let id = citizens[0]["citizen_id"].as_str().expect("id");
     let (_, file) = host.get(&format!("/v1/tenants/09162000/citizens/{id}")).await;
     let ids: Vec<_> = file["identifiers"].as_array().expect("ids").iter().map(|v| v.as_str().unwrap_or("")).collect();
@@ -75,14 +79,16 @@ async fn a_life_story_lands_in_one_citizen_file() {
     let melde = &files[0];
     let cases: Vec<_> =
         melde["cases"].as_array().expect("cases").iter().map(|c| c["case_type"].as_str().unwrap_or("")).collect();
-    assert_eq!(cases, ["zuzug", "ummeldung", "wegzug"], "in the order they happened");
+    assert_eq!(cases, ["zuzug", "ummeldung", "namensaenderung", "wegzug"], "in the order they happened");
     let anmeldung_doc = &melde["cases"][0]["documents"][0];
     assert_eq!(anmeldung_doc["document_type"], "anmeldung");
     assert_eq!(anmeldung_doc["attachments"].as_array().map(Vec::len), Some(1), "the landlord's confirmation");
     let ummeldung_doc = &melde["cases"][1]["documents"][0];
     assert_eq!(ummeldung_doc["document_type"], "ummeldung");
     assert!(ummeldung_doc["retention_deadline"].is_null(), "the clock starts with the move-out");
-    let wegzug_doc = &melde["cases"][2]["documents"][0];
+    let heirat_doc = &melde["cases"][2]["documents"][0];
+    assert_eq!(heirat_doc["document_type"], "namensaenderung");
+    let wegzug_doc = &melde["cases"][3]["documents"][0];
     assert_eq!(wegzug_doc["document_type"], "abmeldung");
     assert_eq!(wegzug_doc["retention_deadline"], "2031-12-31");
     let ausweis_doc = &files[1]["cases"][0]["documents"][0];

@@ -10,6 +10,8 @@
 //!   confirmation as attachment): see the `anmeldung` module;
 //! - `fortschreibung.anschrift.0090` (Ummeldung, address correction, bedingter Sperrvermerk):
 //!   see the `ummeldung` module;
+//! - `fortschreibung.name.0091`/`.0092`, `fortschreibung.tod.0040`,
+//!   `fortschreibung.auskunftssperre.0093`/`.0094`: see the `person_events` module;
 //! - `fortschreibung.dokument.0006`/`.0063`/`.0064`/`.0065` and
 //!   `fortschreibung.passversagung.0105`/`.0106`: see the `dokument` module.
 //!
@@ -17,6 +19,7 @@
 
 mod anmeldung;
 mod dokument;
+mod person_events;
 mod ummeldung;
 
 use efile_bridge_sdk::person::{fingerprint, partial_date};
@@ -30,7 +33,8 @@ const STANDARD: &str = "XMeld";
 const VERSION: &str = "25.11a";
 
 /// The message types mapped.
-const HANDLED: &[&str] = &["0201", "1704", "0090", "0006", "0063", "0064", "0065", "0105", "0106"];
+const HANDLED: &[&str] =
+    &["0201", "1704", "0090", "0091", "0092", "0040", "0093", "0094", "0006", "0063", "0064", "0065", "0105", "0106"];
 
 /// Config keys this adapter reads, with defaults.
 pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
@@ -45,6 +49,7 @@ pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
     ("aufbewahrung.wegzug.jahre", "5", "years after the end of the move-out year a move-out record is kept (BMG §13)"),
     ("aufbewahrung.personalausweis.jahre", "5", "years after expiry an ID card record is kept (BMG §14 Abs. 1)"),
     ("aufbewahrung.reisepass.jahre", "5", "years after expiry a passport record is kept (PassG §21 Abs. 4)"),
+    ("aufbewahrung.tod.jahre", "5", "years after the end of the year of death a death record is kept (BMG §13)"),
     ("aufbewahrung.passversagung.jahre", "5", "years after the end of the decision year a refusal is kept"),
 ];
 
@@ -82,6 +87,9 @@ impl Adapter for XmeldAdapter {
         match (info.standard.as_str(), info.version.as_str(), info.message_type.as_str()) {
             (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
             (STANDARD, VERSION, "1704") => anmeldung::meldeschein(info, root, config),
+            (STANDARD, VERSION, "0091" | "0092") => person_events::name(info, root, config),
+            (STANDARD, VERSION, "0040") => person_events::tod(info, root, config),
+            (STANDARD, VERSION, "0093" | "0094") => person_events::auskunftssperre(info, root, config),
             (STANDARD, VERSION, "0090") => ummeldung::anschrift(info, root, config),
             (STANDARD, VERSION, "0006" | "0063" | "0064" | "0065") => dokument::dokument(info, root, config),
             (STANDARD, VERSION, "0105" | "0106") => dokument::passversagung(info, root, config),
@@ -334,6 +342,7 @@ mod tests {
             include_str!("lib.rs"),
             include_str!("anmeldung.rs"),
             include_str!("dokument.rs"),
+            include_str!("person_events.rs"),
             include_str!("ummeldung.rs"),
         ];
         for src in sources {
