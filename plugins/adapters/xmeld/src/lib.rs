@@ -10,6 +10,9 @@
 //!   confirmation as attachment): see the `anmeldung` module;
 //! - `fortschreibung.anschrift.0090` (Ummeldung, address correction, bedingter Sperrvermerk):
 //!   see the `ummeldung` module;
+//! - `rueckmeldung.anmeldungausland.0202`, `rueckmeldung.statuswechsel.0206`,
+//!   `anmeldung.datenbereitstellung.0301`, `fortschreibung.wohnungsbild.0088`/`.0089`: see the
+//!   `further` module;
 //! - `fortschreibung.name.0091`/`.0092`, `fortschreibung.tod.0040`,
 //!   `fortschreibung.auskunftssperre.0093`/`.0094`: see the `person_events` module;
 //! - `fortschreibung.dokument.0006`/`.0063`/`.0064`/`.0065` and
@@ -19,6 +22,7 @@
 
 mod anmeldung;
 mod dokument;
+mod further;
 mod person_events;
 mod ummeldung;
 
@@ -86,6 +90,10 @@ impl Adapter for XmeldAdapter {
         let root = doc.root();
         match (info.standard.as_str(), info.version.as_str(), info.message_type.as_str()) {
             (STANDARD, VERSION, "0201") => rueckmeldung_inland(info, root, config),
+            (STANDARD, VERSION, "0202") => further::anmeldung_ausland(info, root, config),
+            (STANDARD, VERSION, "0206") => further::statuswechsel(info, root, config),
+            (STANDARD, VERSION, "0301") => further::datenbereitstellung(info, root, config),
+            (STANDARD, VERSION, "0088" | "0089") => further::wohnungsbild(info, root, config),
             (STANDARD, VERSION, "1704") => anmeldung::meldeschein(info, root, config),
             (STANDARD, VERSION, "0091" | "0092") => person_events::name(info, root, config),
             (STANDARD, VERSION, "0040") => person_events::tod(info, root, config),
@@ -108,7 +116,7 @@ impl Adapter for XmeldAdapter {
 efile_bridge_sdk::export_adapter!(XmeldAdapter);
 
 /// A person as the message names them.
-struct Person {
+pub(crate) struct Person {
     family_name: String,
     given_names: String,
     birth_date: Option<String>,
@@ -117,7 +125,7 @@ struct Person {
 }
 
 impl Person {
-    fn citizen(&self) -> CitizenRef {
+    pub(crate) fn citizen(&self) -> CitizenRef {
         let mut identifiers = Vec::new();
         if let Some(id) = &self.id_nr {
             identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.clone() });
@@ -147,7 +155,7 @@ impl Person {
 }
 
 /// Reads name, birth and idNr of a `zuzugsperson`, falling back to `identifikation.betroffener`.
-fn person(betroffener: Element<'_, '_>) -> Result<Person, MappingError> {
+pub(crate) fn person(betroffener: Element<'_, '_>) -> Result<Person, MappingError> {
     let z = betroffener.require("zuzugsperson")?;
     let ident = betroffener.find("identifikation.betroffener");
     let family_name = z
@@ -222,7 +230,7 @@ fn new_home(betroffener: Element<'_, '_>) -> NewHome {
 
 /// One line for an address of any kind 0201 can carry: inland, foreign (state only, or
 /// withheld), unknown.
-fn address_line(anschrift: Element<'_, '_>) -> String {
+pub(crate) fn address_line(anschrift: Element<'_, '_>) -> String {
     if let Some(i) = inland(anschrift) {
         let place = i.text_at("wohnort").unwrap_or("?");
         return match i.text_at("gemeindeschluessel/code") {
@@ -342,6 +350,7 @@ mod tests {
             include_str!("lib.rs"),
             include_str!("anmeldung.rs"),
             include_str!("dokument.rs"),
+            include_str!("further.rs"),
             include_str!("person_events.rs"),
             include_str!("ummeldung.rs"),
         ];
