@@ -6,14 +6,13 @@
 //! The retention clock stays open until move-out or death (BMG §13).
 
 use base64::Engine as _;
-use efile_bridge_sdk::person::{fingerprint, partial_date};
 use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
 use crate::setting;
 
 /// `Straße Nr, PLZ Ort (AGS)` of an address whose fields are its direct children.
-fn address(a: Element<'_, '_>) -> Result<String, MappingError> {
+pub(crate) fn address(a: Element<'_, '_>) -> Result<String, MappingError> {
     let mut street = a.require_text("strasse")?.to_owned();
     for part in ["hausnummer", "hausnummerBuchstabeZusatzziffer", "teilnummerDerHausnummer"] {
         if let Some(p) = a.text_at(part) {
@@ -40,22 +39,7 @@ struct Mover {
 /// One moving person (`type.Meldeschein.Personendaten`).
 fn person(x: Element<'_, '_>) -> Result<Mover, MappingError> {
     let pd = x.require("bestaetigteMeldedaten/personendaten")?;
-    let family = pd.require_text("name/familienname.unstrukturiert/nachname/name")?;
-    let given = pd.text_at("name/vornamen/vornamen/name").unwrap_or("");
-    let birth = pd.find("geburtsangaben/geburtsdatum").and_then(partial_date);
-    let place = pd.text_at("geburtsangaben/geburtsort");
-    let mut identifiers = Vec::new();
-    if let Some(id) = pd.find("idNr") {
-        if id.text().len() != 11 || !id.text().bytes().all(|b| b.is_ascii_digit()) {
-            return Err(id.invalid("idNr must be eleven digits"));
-        }
-        identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.text().to_owned() });
-    }
-    identifiers.push(Identifier {
-        kind: IdentifierKind::Fingerprint,
-        value: fingerprint(family, given, birth.as_deref(), place),
-    });
-    let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
+    let citizen = crate::citizen_of(pd, "geburtsangaben")?;
     let mut metadata = Vec::new();
     if let Some(status) = x.text_at("statusDerNeuenWohnung/code") {
         metadata.push(("wohnungsstatus".to_owned(), status.to_owned()));
@@ -81,13 +65,6 @@ fn person(x: Element<'_, '_>) -> Result<Mover, MappingError> {
             metadata.push((format!("widerspruch.{}", n + 1), code.to_owned()));
         }
     }
-    let citizen = CitizenRef {
-        identifiers,
-        display_name,
-        family_name: family.to_owned(),
-        given_names: given.to_owned(),
-        birth_date: birth,
-    };
     Ok(Mover { citizen, sperre: sperre.is_some(), metadata })
 }
 

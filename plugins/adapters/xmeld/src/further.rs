@@ -12,28 +12,15 @@
 //! - `fortschreibung.wohnungsbild.0088`/`.0089` (tenant = author): a change of the person's
 //!   dwellings (main and secondary), with the dwelling given up.
 
-use efile_bridge_sdk::person::{fingerprint, partial_date};
+use efile_bridge_sdk::person::partial_date;
 use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
 use crate::dokument::citizen;
-use crate::{address_line, person, setting};
+use crate::{address_line, person};
 
 fn record(info: &MessageInfo, config: &dyn Config, citizen: CitizenRef) -> EfileRecord {
-    EfileRecord {
-        file_subject: format!("{} {}", setting(config, "aktenbetreff.meldewesen"), citizen.display_name),
-        citizen,
-        file_plan_code: setting(config, "aktenplan.meldewesen"),
-        case_type: String::new(),
-        case_ref: None,
-        document_type: DocumentType::Other(String::new()),
-        title: String::new(),
-        event_date: None,
-        retention: Retention { deadline: None, rule: String::new() },
-        confidentiality: Confidentiality::Normal,
-        metadata: vec![("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type))],
-        attachments: Vec::new(),
-    }
+    crate::meldeakte_record(info, config, citizen)
 }
 
 fn event(b: Element<'_, '_>, info: &MessageInfo) -> (Option<String>, Option<String>) {
@@ -140,29 +127,7 @@ pub(crate) fn datenbereitstellung(
         let status = p.require_text("antwortstatus/code")?;
         // Data only with answer 01; otherwise the person as the tenant asked for them.
         let source = p.find("personendaten").unwrap_or(p.require("anfrageprofil")?);
-        let family = source.require_text("name/familienname.unstrukturiert/nachname/name")?;
-        let given = source.text_at("name/vornamen/vornamen/name").unwrap_or("");
-        let birth = source.find("geburt/geburtsdatum").and_then(partial_date);
-        let place = source.text_at("geburt/geburtsort");
-        let mut identifiers = Vec::new();
-        if let Some(id) = source.find("idNr") {
-            if id.text().len() != 11 || !id.text().bytes().all(|b| b.is_ascii_digit()) {
-                return Err(id.invalid("idNr must be eleven digits"));
-            }
-            identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.text().to_owned() });
-        }
-        identifiers.push(Identifier {
-            kind: IdentifierKind::Fingerprint,
-            value: fingerprint(family, given, birth.as_deref(), place),
-        });
-        let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
-        let citizen = CitizenRef {
-            identifiers,
-            display_name,
-            family_name: family.to_owned(),
-            given_names: given.to_owned(),
-            birth_date: birth,
-        };
+        let citizen = crate::citizen_of(source, "geburt")?;
         let mut r = record(info, config, citizen);
         r.document_type = DocumentType::Other("datenbereitstellung".into());
         r.case_type = "zuzug".into();

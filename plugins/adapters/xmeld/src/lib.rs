@@ -57,6 +57,53 @@ pub const CONFIG_KEYS: &[(&str, &str, &str)] = &[
     ("aufbewahrung.passversagung.jahre", "5", "years after the end of the decision year a refusal is kept"),
 ];
 
+/// The citizen a person element names: family and given names under `name/`, birth date
+/// and place under `birth` (`geburt` or `geburtsangaben`), and the idNr if there is one.
+pub(crate) fn citizen_of(p: Element<'_, '_>, birth: &str) -> Result<CitizenRef, MappingError> {
+    let family = p.require_text("name/familienname.unstrukturiert/nachname/name")?;
+    let given = p.text_at("name/vornamen/vornamen/name").unwrap_or("");
+    let birth_date = p.find(&format!("{birth}/geburtsdatum")).and_then(partial_date);
+    let place = p.text_at(&format!("{birth}/geburtsort"));
+    let mut identifiers = Vec::new();
+    if let Some(id) = p.find("idNr") {
+        if id.text().len() != 11 || !id.text().bytes().all(|b| b.is_ascii_digit()) {
+            return Err(id.invalid("idNr must be eleven digits"));
+        }
+        identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.text().to_owned() });
+    }
+    identifiers.push(Identifier {
+        kind: IdentifierKind::Fingerprint,
+        value: fingerprint(family, given, birth_date.as_deref(), place),
+    });
+    let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
+    Ok(CitizenRef {
+        identifiers,
+        display_name,
+        family_name: family.to_owned(),
+        given_names: given.to_owned(),
+        birth_date,
+    })
+}
+
+/// A record in the citizen's registration file (Meldeakte) with the message noted; the
+/// caller sets what the event is.
+pub(crate) fn meldeakte_record(info: &MessageInfo, config: &dyn Config, citizen: CitizenRef) -> EfileRecord {
+    EfileRecord {
+        file_subject: format!("{} {}", setting(config, "aktenbetreff.meldewesen"), citizen.display_name),
+        citizen,
+        file_plan_code: setting(config, "aktenplan.meldewesen"),
+        case_type: String::new(),
+        case_ref: None,
+        document_type: DocumentType::Other(String::new()),
+        title: String::new(),
+        event_date: None,
+        retention: Retention { deadline: None, rule: String::new() },
+        confidentiality: Confidentiality::Normal,
+        metadata: vec![("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type))],
+        attachments: Vec::new(),
+    }
+}
+
 /// A config value or its default. Every key used must be in [`CONFIG_KEYS`] (a unit test
 /// checks the ones the mappings use), so `describe` tells operators about all of them.
 pub(crate) fn setting(config: &dyn Config, key: &str) -> String {

@@ -16,7 +16,6 @@ use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
 use crate::dokument::citizen;
-use crate::setting;
 
 fn meldeakte(
     info: &MessageInfo,
@@ -25,20 +24,10 @@ fn meldeakte(
     case_type: &str,
     case_ref: Option<String>,
 ) -> EfileRecord {
-    EfileRecord {
-        file_subject: format!("{} {}", setting(config, "aktenbetreff.meldewesen"), citizen.display_name),
-        citizen,
-        file_plan_code: setting(config, "aktenplan.meldewesen"),
-        case_type: case_type.into(),
-        case_ref,
-        document_type: DocumentType::Other(String::new()),
-        title: String::new(),
-        event_date: None,
-        retention: Retention { deadline: None, rule: String::new() },
-        confidentiality: Confidentiality::Normal,
-        metadata: vec![("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type))],
-        attachments: Vec::new(),
-    }
+    let mut r = crate::meldeakte_record(info, config, citizen);
+    r.case_type = case_type.into();
+    r.case_ref = case_ref;
+    r
 }
 
 fn event(root: Element<'_, '_>) -> (Option<String>, Option<String>) {

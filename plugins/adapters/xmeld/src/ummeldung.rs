@@ -13,20 +13,7 @@ use crate::setting;
 
 /// `Straße Hausnummer, PLZ Ort (AGS)` of an `anschrift.alt`/`anschrift.neu`.
 fn address(a: Element<'_, '_>) -> Result<String, MappingError> {
-    let i = a.require("anschrift.inland")?;
-    let mut street = i.require_text("strasse")?.to_owned();
-    for part in ["hausnummer", "hausnummerBuchstabeZusatzziffer", "teilnummerDerHausnummer"] {
-        if let Some(p) = i.text_at(part) {
-            street.push(' ');
-            street.push_str(p);
-        }
-    }
-    Ok(format!(
-        "{street}, {} {} ({})",
-        i.require_text("postleitzahl")?,
-        i.require_text("wohnort")?,
-        i.require_text("gemeindeschluessel/code")?
-    ))
+    crate::anmeldung::address(a.require("anschrift.inland")?)
 }
 
 fn sperrvermerk(a: Element<'_, '_>) -> bool {
