@@ -17,21 +17,7 @@ use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
 use crate::dokument::citizen;
-use crate::{address_line, person};
-
-fn record(info: &MessageInfo, config: &dyn Config, citizen: CitizenRef) -> EfileRecord {
-    crate::meldeakte_record(info, config, citizen)
-}
-
-fn event(b: Element<'_, '_>, info: &MessageInfo) -> (Option<String>, Option<String>) {
-    let zeichen = b.text_at("identifikation.ereignis/ereignis.zeichen").map(str::to_owned);
-    let date = b
-        .text_at("identifikation.ereignis/ereignis.zeitpunkt")
-        .and_then(|z| z.get(..10))
-        .or(info.created_at.get(..10))
-        .map(str::to_owned);
-    (zeichen, date)
-}
+use crate::{address_line, ereignis, meldeakte_record, person};
 
 pub(crate) fn anmeldung_ausland(
     info: &MessageInfo,
@@ -46,8 +32,8 @@ pub(crate) fn anmeldung_ausland(
     }
     for (n, b) in betroffene.into_iter().enumerate() {
         let p = person(b)?;
-        let (zeichen, date) = event(b, info);
-        let mut r = record(info, config, p.citizen());
+        let (zeichen, date) = ereignis(b, info);
+        let mut r = meldeakte_record(info, config, p.citizen());
         r.document_type = DocumentType::Other("rueckmeldung-ausland".into());
         r.case_type = "wegzug".into();
         r.case_ref = zeichen.clone();
@@ -79,8 +65,8 @@ pub(crate) fn statuswechsel(
     for verband in root.children_named("umzugsverband") {
         for b in verband.children_named("betroffener") {
             let p = person(b)?;
-            let (zeichen, date) = event(b, info);
-            let mut r = record(info, config, p.citizen());
+            let (zeichen, date) = ereignis(b, info);
+            let mut r = meldeakte_record(info, config, p.citizen());
             r.document_type = DocumentType::Ummeldung;
             r.case_type = "statuswechsel".into();
             r.case_ref = zeichen;
@@ -128,7 +114,7 @@ pub(crate) fn datenbereitstellung(
         // Data only with answer 01; otherwise the person as the tenant asked for them.
         let source = p.find("personendaten").unwrap_or(p.require("anfrageprofil")?);
         let citizen = crate::citizen_of(source, "geburt")?;
-        let mut r = record(info, config, citizen);
+        let mut r = meldeakte_record(info, config, citizen);
         r.document_type = DocumentType::Other("datenbereitstellung".into());
         r.case_type = "zuzug".into();
         r.case_ref = root.text_at("ursprungsnachricht/nachrichtenUUID").map(str::to_owned);
@@ -154,9 +140,9 @@ pub(crate) fn wohnungsbild(
     config: &dyn Config,
 ) -> Result<Vec<EfileRecord>, MappingError> {
     let citizen = citizen(root.require("identifikation.betroffenePerson")?)?;
-    let (zeichen, date) = event(root, info);
+    let (zeichen, date) = ereignis(root, info);
     let anlass = root.require_text("anlass/code")?;
-    let mut r = record(info, config, citizen);
+    let mut r = meldeakte_record(info, config, citizen);
     r.document_type = DocumentType::Ummeldung;
     r.case_type = "wohnungsbild".into();
     r.case_ref = zeichen.clone();

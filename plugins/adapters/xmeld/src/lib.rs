@@ -104,6 +104,18 @@ pub(crate) fn meldeakte_record(info: &MessageInfo, config: &dyn Config, citizen:
     }
 }
 
+/// `ereignis.zeichen` and the day of `ereignis.zeitpunkt` of an element with an
+/// `identifikation.ereignis`; without one, the day the message was created.
+pub(crate) fn ereignis(e: Element<'_, '_>, info: &MessageInfo) -> (Option<String>, Option<String>) {
+    let zeichen = e.text_at("identifikation.ereignis/ereignis.zeichen").map(str::to_owned);
+    let date = e
+        .text_at("identifikation.ereignis/ereignis.zeitpunkt")
+        .and_then(|z| z.get(..10))
+        .or(info.created_at.get(..10))
+        .map(str::to_owned);
+    (zeichen, date)
+}
+
 /// A config value or its default. Every key used must be in [`CONFIG_KEYS`] (a unit test
 /// checks the ones the mappings use), so `describe` tells operators about all of them.
 pub(crate) fn setting(config: &dyn Config, key: &str) -> String {

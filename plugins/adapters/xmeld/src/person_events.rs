@@ -30,13 +30,6 @@ fn meldeakte(
     r
 }
 
-fn event(root: Element<'_, '_>) -> (Option<String>, Option<String>) {
-    (
-        root.text_at("identifikation.ereignis/ereignis.zeichen").map(str::to_owned),
-        root.text_at("identifikation.ereignis/ereignis.zeitpunkt").and_then(|z| z.get(..10)).map(str::to_owned),
-    )
-}
-
 pub(crate) fn name(
     info: &MessageInfo,
     root: Element<'_, '_>,
@@ -72,7 +65,7 @@ pub(crate) fn name(
     });
     let new =
         CitizenRef { identifiers, display_name, family_name: new_family, given_names: new_given, birth_date: birth };
-    let (zeichen, date) = event(root);
+    let (zeichen, date) = crate::ereignis(root, info);
     let mut record = meldeakte(info, config, new, "namensaenderung", zeichen.clone());
     record.title = format!("Namensänderung: {} → {}", old.display_name, record.citizen.display_name);
     record.document_type = DocumentType::Namensaenderung;
@@ -84,7 +77,7 @@ pub(crate) fn name(
     if let Some(a) = root.text_at("aenderungsart/code") {
         record.metadata.push(("aenderungsart".to_owned(), a.to_owned()));
     }
-    record.event_date = date.or_else(|| info.created_at.get(..10).map(str::to_owned));
+    record.event_date = date;
     Ok(vec![record])
 }
 
@@ -125,7 +118,7 @@ pub(crate) fn auskunftssperre(
     config: &dyn Config,
 ) -> Result<Vec<EfileRecord>, MappingError> {
     let person = citizen(root.require("identifikation.betroffenePerson")?)?;
-    let (zeichen, date) = event(root);
+    let (zeichen, date) = crate::ereignis(root, info);
     let sperren: Vec<_> = root.children_named("auskunftssperre").collect();
     let mut record = meldeakte(info, config, person, "auskunftssperre", zeichen.clone());
     record.document_type = DocumentType::Auskunftssperre;
@@ -133,7 +126,7 @@ pub(crate) fn auskunftssperre(
         if sperren.is_empty() { "Auskunftssperre aufgehoben".into() } else { "Auskunftssperre eingetragen".into() };
     record.confidentiality = if sperren.is_empty() { Confidentiality::Normal } else { Confidentiality::High };
     record.retention = retention::rule(config, "meldung")?.apply(None);
-    record.event_date = date.or_else(|| info.created_at.get(..10).map(str::to_owned));
+    record.event_date = date;
     if let Some(z) = zeichen {
         record.metadata.push(("ereignis.zeichen".to_owned(), z));
     }

@@ -9,7 +9,6 @@ use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
 use crate::dokument::citizen;
-use crate::setting;
 
 /// `Straße Hausnummer, PLZ Ort (AGS)` of an `anschrift.alt`/`anschrift.neu`.
 fn address(a: Element<'_, '_>) -> Result<String, MappingError> {
@@ -42,28 +41,22 @@ pub(crate) fn anschrift(
         (true, false) => title.push_str("; bedingter Sperrvermerk gelöscht"),
         _ => {}
     }
-    let mut metadata = vec![
-        ("nachricht".to_owned(), format!("{} ({})", info.message_name, info.message_type)),
+    let mut record = crate::meldeakte_record(info, config, citizen);
+    record.metadata.extend([
         ("ereignis.zeichen".to_owned(), zeichen.to_owned()),
         ("anlass".to_owned(), anlass.to_owned()),
         ("anschrift.alt".to_owned(), address(alt)?),
         ("anschrift.neu".to_owned(), address(neu)?),
-    ];
+    ]);
     if is {
-        metadata.push(("bedingter.sperrvermerk".to_owned(), "BMG §52".to_owned()));
+        record.metadata.push(("bedingter.sperrvermerk".to_owned(), "BMG §52".to_owned()));
+        record.confidentiality = Confidentiality::High;
     }
-    Ok(vec![EfileRecord {
-        file_subject: format!("{} {}", setting(config, "aktenbetreff.meldewesen"), citizen.display_name),
-        citizen,
-        file_plan_code: setting(config, "aktenplan.meldewesen"),
-        case_type: "ummeldung".into(),
-        case_ref: Some(zeichen.to_owned()),
-        document_type: DocumentType::Ummeldung,
-        title,
-        event_date: recorded.get(..10).map(str::to_owned),
-        retention: retention::rule(config, "meldung")?.apply(None),
-        confidentiality: if is { Confidentiality::High } else { Confidentiality::Normal },
-        metadata,
-        attachments: Vec::new(),
-    }])
+    record.case_type = "ummeldung".into();
+    record.case_ref = Some(zeichen.to_owned());
+    record.document_type = DocumentType::Ummeldung;
+    record.title = title;
+    record.event_date = recorded.get(..10).map(str::to_owned);
+    record.retention = retention::rule(config, "meldung")?.apply(None);
+    Ok(vec![record])
 }
