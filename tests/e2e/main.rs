@@ -6,6 +6,7 @@ mod fixtures;
 mod http;
 mod journal;
 mod life;
+mod review;
 mod sandbox;
 mod store;
 mod support;

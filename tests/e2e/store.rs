@@ -61,7 +61,7 @@ async fn populated() -> tempfile::TempDir {
 
 /// Applies `sql` to the closed store (as someone with file access could) and returns what
 /// `verify` says, or the error opening it.
-fn tamper(dir: &tempfile::TempDir, sql: &str) -> String {
+pub(crate) fn tamper(dir: &tempfile::TempDir, sql: &str) -> String {
     let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
     c.execute_batch(
         "DROP TRIGGER IF EXISTS journal_no_update; DROP TRIGGER IF EXISTS journal_no_delete;
@@ -205,4 +205,32 @@ async fn a_forged_checkpoint_is_refused() {
         "UPDATE checkpoints SET root = X'0000000000000000000000000000000000000000000000000000000000000000' WHERE tree_size = (SELECT MIN(tree_size) FROM checkpoints)",
     );
     assert!(why.contains("signature") && why.contains("does not verify"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_store_is_migrated_and_still_verifies() {
+    let dir = populated().await;
+    // Turn it back into what version 1 wrote: one citizen per identifier, no review items.
+    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
+    c.execute_batch(
+        "DROP TABLE reviews;
+         ALTER TABLE citizen_identifiers RENAME TO ci2;
+         CREATE TABLE citizen_identifiers (tenant TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+             citizen_id INTEGER NOT NULL REFERENCES citizens (id), PRIMARY KEY (tenant, kind, value));
+         INSERT INTO citizen_identifiers SELECT * FROM ci2; DROP TABLE ci2;
+         PRAGMA user_version = 1;",
+    )
+    .expect("downgrade");
+    let before: i64 = c.query_row("SELECT COUNT(*) FROM citizen_identifiers", [], |r| r.get(0)).expect("count");
+    drop(c);
+    let store = SqliteStore::open(dir.path()).expect("a version 1 store opens");
+    store.verify(&|_| {}).expect("and verifies");
+    drop(store);
+    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+    let key: i64 = c
+        .query_row("SELECT COUNT(*) FROM pragma_table_info('citizen_identifiers') WHERE pk > 0", [], |r| r.get(0))
+        .expect("pk");
+    let after: i64 = c.query_row("SELECT COUNT(*) FROM citizen_identifiers", [], |r| r.get(0)).expect("count");
+    assert_eq!((version, key, after), (2, 4, before), "identifiers kept, keyed by citizen too");
 }

@@ -10,8 +10,8 @@ use efile_bridge_tests::fixture;
 
 use crate::support::{Host, uuid_of, with_uuid};
 
-const MUENCHEN: &str = "ebt_muenchen-test-token";
-const FRANKFURT: &str = "ebt_frankfurt-test-token";
+pub(crate) const MUENCHEN: &str = "ebt_muenchen-test-token";
+pub(crate) const FRANKFURT: &str = "ebt_frankfurt-test-token";
 const OTHER: &str = "ebt_other-test-token";
 const ADMIN: &str = "ebt_admin-test-token";
 
@@ -19,7 +19,7 @@ fn hash(token: &str) -> String {
     format!("sha256:{}", hex::encode(token_hash(token)))
 }
 
-fn with_tokens(c: &mut Config) {
+pub(crate) fn with_tokens(c: &mut Config) {
     c.auth.mode = AuthMode::Tokens;
     c.auth.admin_tokens = vec![hash(ADMIN)];
     c.tenants[0].tokens = vec![hash(MUENCHEN)];

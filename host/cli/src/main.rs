@@ -11,6 +11,7 @@
 //! | `receipt`, `verify-receipt` | export a message's receipt; check one offline with the public key |
 //! | `checkpoint`, `public-key` | sign a checkpoint now; export the installation's public key |
 //! | `retention run`, `hold add/remove/list` | deletion with protocol, legal holds |
+//! | `review list/show/assign/new-citizen` | clerk decisions on ambiguous citizen matches |
 //!
 //! Every command reads the operator config (`--config`, default `efile-bridge.toml`); its
 //! relative paths are relative to the config file. Logs go to stderr, filtered by
@@ -21,6 +22,7 @@ mod files;
 mod ingest;
 mod journal;
 mod plugin;
+mod review;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,6 +106,9 @@ enum Command {
     /// Legal holds: a held citizen's records are never deleted.
     #[command(subcommand)]
     Hold(journal::HoldCommand),
+    /// Clerk review of records that matched several citizens.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -188,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PublicKey => journal::public_key(&load_config(&cli)?),
         Command::Retention(cmd) => journal::retention(&load_config(&cli)?, cmd),
         Command::Hold(cmd) => journal::hold(&load_config(&cli)?, cmd),
+        Command::Review(cmd) => review::run(&load_config(&cli)?, cmd),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&efile_bridge_model::record_schema())?);
             Ok(())

@@ -2,7 +2,7 @@
 //!
 //! Every state change of an installation is one [`Entry`]: a message accepted, a message mapped
 //! into record versions, a mapping that failed, a payload deleted at the end of its retention
-//! period, a legal hold, a configuration applied. Entries are numbered from 0 without gaps and
+//! period, a legal hold, a configuration applied, a clerk's decision on an ambiguous citizen match. Entries are numbered from 0 without gaps and
 //! are the leaves of an append-only Merkle tree in the style of RFC 6962 / RFC 9162
 //! ([`merkle`]): leaf hash `H(0x00 || leaf)`, node hash `H(0x01 || left || right)`, so changing,
 //! removing or reordering any entry changes the root.
@@ -53,11 +53,14 @@ pub enum EntryKind {
     /// The host started with a configuration (digest) and adapters (content hashes) that differ
     /// from the last ones recorded.
     ConfigApplied,
+    /// A clerk decided where a record that matched several citizens belongs; the entry lists
+    /// the record version it became and who decided.
+    ReviewDecided,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::MessageAccepted,
         Self::MessageProcessed,
         Self::MessageFailed,
@@ -65,6 +68,7 @@ impl EntryKind {
         Self::HoldAdded,
         Self::HoldRemoved,
         Self::ConfigApplied,
+        Self::ReviewDecided,
     ];
 
     /// The stable name stored with the entry.
@@ -77,6 +81,7 @@ impl EntryKind {
             Self::HoldAdded => "hold-added",
             Self::HoldRemoved => "hold-removed",
             Self::ConfigApplied => "config-applied",
+            Self::ReviewDecided => "review-decided",
         }
     }
 

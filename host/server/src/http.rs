@@ -11,6 +11,9 @@
 //! | `GET /v1/messages/{uuid}/proof` | tenant, admin | a receipt: acceptance entry, inclusion proof, signed checkpoint |
 //! | `GET /v1/tenants/{ags}/citizens[?name=&birth_date=]` | tenant, admin | the tenant's citizens, searchable |
 //! | `GET /v1/tenants/{ags}/citizens/{id}` | tenant, admin | one citizen's e-file, documents in date order |
+//! | `GET /v1/tenants/{ags}/reviews[?all=true]` | tenant, admin | records waiting for a clerk (ambiguous citizen match) |
+//! | `GET /v1/tenants/{ags}/reviews/{id}` | tenant, admin | one review item, its candidates and the waiting record |
+//! | `POST /v1/tenants/{ags}/reviews/{id}` (JSON) | tenant, admin | decides it: `{"decision":"assign","citizen":ID}` or `{"decision":"new-citizen"}`, optional `"clerk"`; 200, 404, 409 decided already, 422 not a candidate |
 //! | `GET /v1/checkpoints/latest`, `/v1/checkpoints/{size}`, `/v1/checkpoints/consistency?from=M&to=N` | any token | signed checkpoints, consistency proofs |
 //! | `POST /v1/checkpoints` | admin | signs a checkpoint now |
 //! | `GET /v1/public-key` | anyone | the installation's checkpoint key |
@@ -288,6 +291,38 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             })
             .await
         }
+        (&Method::GET, ["v1", "tenants", ags, "reviews"]) => {
+            if !caller.may_read(ags) {
+                return forbidden_tenant(ags);
+            }
+            let store = pipeline.store();
+            let ags = (*ags).to_owned();
+            let open_only = query_param(req.uri().query(), "all") != Some("true");
+            blocking(move || store.reviews(Some(&ags), open_only).map(|r| json(StatusCode::OK, &r))).await
+        }
+        (&Method::GET, ["v1", "tenants", ags, "reviews", id]) => {
+            if !caller.may_read(ags) {
+                return forbidden_tenant(ags);
+            }
+            let store = pipeline.store();
+            let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
+            blocking(move || {
+                Ok(match store.review(Some(&ags), &id)? {
+                    Some((review, record)) => {
+                        json(StatusCode::OK, &serde_json::json!({"review": review, "record": record}))
+                    }
+                    None => error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no review item {id}")),
+                })
+            })
+            .await
+        }
+        (&Method::POST, ["v1", "tenants", ags, "reviews", id]) => {
+            if !caller.may_read(ags) {
+                return forbidden_tenant(ags);
+            }
+            let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
+            decide_review(pipeline, req, &caller, ags, id, body_timeout).await
+        }
         (&Method::GET, ["v1", "checkpoints", "latest"]) => {
             let store = pipeline.store();
             blocking(move || Ok(checkpoint_or_404(store.latest_checkpoint()?, "no checkpoint has been signed yet")))
@@ -377,7 +412,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             _,
             ["v1", "messages", ..]
             | ["v1", "checkpoints", ..]
-            | ["v1", "tenants", _, "citizens", ..]
+            | ["v1", "tenants", _, "citizens" | "reviews", ..]
             | ["v1", "admin", ..]
             | ["metrics"],
         ) => error(
@@ -387,6 +422,64 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
         ),
         _ => error(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}")),
     }
+}
+
+/// Who decided, as the journal records it: the credential, plus the clerk's name if given.
+fn decided_by(caller: &Caller, clerk: Option<&str>) -> String {
+    let credential = match caller {
+        Caller::Tenant(t) => format!("tenant-token:{t}"),
+        Caller::Admin => "admin-token".to_owned(),
+        Caller::Open => "open-mode".to_owned(),
+    };
+    match clerk {
+        Some(name) => format!("{credential} clerk:{name}"),
+        None => credential,
+    }
+}
+
+/// `POST /v1/tenants/{ags}/reviews/{id}` with `{"decision": "assign", "citizen": ID}` or
+/// `{"decision": "new-citizen"}`, and optionally `"clerk": NAME`.
+async fn decide_review(
+    pipeline: &Pipeline,
+    req: Request<Incoming>,
+    caller: &Caller,
+    ags: String,
+    id: String,
+    body_timeout: Duration,
+) -> Response<Body> {
+    const LIMIT: usize = 16 * 1024;
+    let body = match tokio::time::timeout(body_timeout, Limited::new(req.into_body(), LIMIT).collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            return error(StatusCode::BAD_REQUEST, "bad_request", format!("send at most {LIMIT} bytes of JSON"));
+        }
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the body did not arrive in time"),
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("body is not JSON: {e}")),
+    };
+    let clerk = value.as_object_mut().and_then(|o| o.remove("clerk"));
+    let clerk = match clerk {
+        None => None,
+        Some(serde_json::Value::String(c)) if !c.trim().is_empty() && c.len() <= 200 => Some(c),
+        Some(_) => return error(StatusCode::BAD_REQUEST, "bad_request", "`clerk` must be a non-empty name"),
+    };
+    let decision: efile_bridge_store::ReviewDecision = match serde_json::from_value(value) {
+        Ok(d) => d,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!(
+                    "expected {{\"decision\": \"assign\", \"citizen\": ID}} or {{\"decision\": \"new-citizen\"}}: {e}"
+                ),
+            );
+        }
+    };
+    let by = decided_by(caller, clerk.as_deref());
+    let store = pipeline.store();
+    blocking(move || store.decide_review(Some(&ags), &id, decision, &by).map(|item| json(StatusCode::OK, &item))).await
 }
 
 fn own_tenant(caller: &Caller) -> Option<String> {
@@ -434,6 +527,9 @@ fn percent_decode(s: &str) -> String {
 async fn blocking(f: impl FnOnce() -> Result<Response<Body>, StoreError> + Send + 'static) -> Response<Body> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(resp)) => resp,
+        Ok(Err(StoreError::NotFound(reason))) => error(StatusCode::NOT_FOUND, "not_found", reason),
+        Ok(Err(StoreError::Conflict(reason))) => error(StatusCode::CONFLICT, "conflict", reason),
+        Ok(Err(StoreError::Rejected(reason))) => error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", reason),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "storage read failed");
             error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage read failed")

@@ -67,6 +67,12 @@ pub enum StoreError {
     /// A request names something that does not exist or is out of range.
     #[error("{0}")]
     NotFound(String),
+    /// A request contradicts the stored state (e.g. a review item decided twice).
+    #[error("{0}")]
+    Conflict(String),
+    /// A request is not acceptable as given (e.g. a citizen that is not a candidate).
+    #[error("{0}")]
+    Rejected(String),
     /// The signing key is unusable.
     #[error(transparent)]
     Key(#[from] efile_bridge_journal::checkpoint::CheckpointError),
@@ -117,6 +123,66 @@ pub struct Hold {
     pub reason: String,
     /// Journal index of the hold-added entry.
     pub added_index: u64,
+}
+
+/// A record that could not be assigned to exactly one citizen and waits for a clerk.
+///
+/// Citizen resolution never merges two people on a weak match: when a record's identifiers
+/// point at several citizens, or only its name/birth fingerprint matches and more than one
+/// citizen carries that fingerprint, the record is journaled and parked here instead of being
+/// filed. A clerk assigns it to one of the candidates or opens a new citizen for it; the
+/// decision is a `review-decided` journal entry and the record becomes a document then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewItem {
+    /// Review id.
+    pub review_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// The message the record came from.
+    pub message_uuid: String,
+    /// Position of the record in the adapter's output.
+    pub record_no: u32,
+    /// Why the record waits.
+    pub reason: String,
+    /// The citizens it could belong to.
+    pub candidates: Vec<CitizenSummary>,
+    /// Document type of the waiting record.
+    pub document_type: String,
+    /// Title of the waiting record.
+    pub title: String,
+    /// Journal index of the entry that parked it.
+    pub opened_index: u64,
+    /// The decision, once taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<ReviewOutcome>,
+}
+
+/// What a clerk decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewOutcome {
+    /// `assigned` or `new-citizen`.
+    pub decision: String,
+    /// The citizen the record was filed under.
+    pub citizen_id: String,
+    /// The document it became.
+    pub document_id: String,
+    /// Who decided (operator or token identity).
+    pub by: String,
+    /// Journal index of the `review-decided` entry.
+    pub journal_index: u64,
+}
+
+/// A clerk's decision on a review item.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ReviewDecision {
+    /// File the record under this candidate.
+    Assign {
+        /// Citizen id (one of the candidates).
+        citizen: String,
+    },
+    /// The record is about someone else: open a new citizen file for it.
+    NewCitizen,
 }
 
 /// One payload that retention deletes (or would delete).
@@ -279,6 +345,9 @@ pub struct MessageStatus {
     pub adapter: Option<AdapterRef>,
     /// Documents it produced.
     pub documents: Vec<DocumentRef>,
+    /// Records that wait for a clerk's decision (review ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<String>,
 }
 
 /// A document produced by a message.
@@ -328,7 +397,7 @@ pub struct MessageCount {
 }
 
 /// A line in the list of citizens.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CitizenSummary {
     /// Citizen id.
     pub citizen_id: String,
@@ -475,6 +544,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes payloads whose retention deadline is before `today` (YYYY-MM-DD) and that are
     /// not under a legal hold, each with a `payload-deleted` entry; `dry_run` only lists them.
     fn retention_run(&self, today: &str, dry_run: bool) -> Result<Vec<Deletion>, StoreError>;
+    /// Review items of one tenant or all; `open_only` leaves out decided ones.
+    fn reviews(&self, tenant: Option<&str>, open_only: bool) -> Result<Vec<ReviewItem>, StoreError>;
+    /// One review item with the waiting record.
+    fn review(&self, tenant: Option<&str>, review_id: &str) -> Result<Option<(ReviewItem, EfileRecord)>, StoreError>;
+    /// Decides a review item: files the record and journals who decided what.
+    fn decide_review(
+        &self,
+        tenant: Option<&str>,
+        review_id: &str,
+        decision: ReviewDecision,
+        by: &str,
+    ) -> Result<ReviewItem, StoreError>;
     /// Places a legal hold on a citizen's file.
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError>;
     /// Lifts a legal hold; false if there was none.

@@ -9,19 +9,23 @@ use std::sync::{Arc, Mutex};
 use efile_bridge_journal::checkpoint::{Checkpoint, PublicKey, Signer};
 use efile_bridge_journal::merkle::{Frontier, NodeSource};
 use efile_bridge_journal::{Entry, EntryKind, Hash, NO_PAYLOAD, payload_digest};
-use efile_bridge_model::{EfileRecord, IdentifierKind, MessageInfo};
+use efile_bridge_model::{EfileRecord, MessageInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod citizens;
 mod retention;
+mod review;
 mod verify;
+
+use citizens::Resolution;
 
 use efile_bridge_journal::merkle;
 use efile_bridge_journal::receipt::Receipt as JournalReceipt;
 
 use crate::{
     Accepted, AdapterRef, CaseView, CitizenFile, CitizenSummary, Deletion, DocumentRef, DocumentView, FileView, Hold,
-    MessageCount, MessageLine, MessageState, MessageStatus, NewMessage, PendingMessage, Receipt, Storage, StoreError,
-    VerifyReport, VerifyStage, now_rfc3339,
+    MessageCount, MessageLine, MessageState, MessageStatus, NewMessage, PendingMessage, Receipt, ReviewDecision,
+    ReviewItem, Storage, StoreError, VerifyReport, VerifyStage, now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -119,13 +123,39 @@ CREATE TABLE IF NOT EXISTS citizens (
     created_idx  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS citizens_tenant ON citizens (tenant, family_name);
+-- A strong identifier (id-nr, register-key) belongs to one citizen (enforced when it is
+-- added); a fingerprint can be shared by several, which is what makes a match ambiguous.
 CREATE TABLE IF NOT EXISTS citizen_identifiers (
     tenant     TEXT NOT NULL,
     kind       TEXT NOT NULL,
     value      TEXT NOT NULL,
     citizen_id INTEGER NOT NULL REFERENCES citizens (id),
-    PRIMARY KEY (tenant, kind, value)
+    PRIMARY KEY (tenant, kind, value, citizen_id)
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    id             INTEGER PRIMARY KEY,
+    tenant         TEXT NOT NULL,
+    public_id      TEXT NOT NULL UNIQUE,
+    message_id     INTEGER NOT NULL REFERENCES messages (id),
+    record_no      INTEGER NOT NULL,
+    content_digest BLOB NOT NULL, -- the waiting record, a payload
+    document_type  TEXT NOT NULL,
+    title          TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    candidates     TEXT NOT NULL, -- JSON array of citizen row ids
+    opened_idx     INTEGER NOT NULL,
+    decided_idx    INTEGER,
+    decision       TEXT,
+    citizen_id     INTEGER REFERENCES citizens (id),
+    document_id    INTEGER REFERENCES documents (id),
+    decided_by     TEXT,
+    UNIQUE (message_id, record_no)
+);
+CREATE INDEX IF NOT EXISTS reviews_open ON reviews (tenant) WHERE decided_idx IS NULL;
+CREATE TRIGGER IF NOT EXISTS reviews_decided_once BEFORE UPDATE ON reviews
+    WHEN OLD.decided_idx IS NOT NULL OR NEW.content_digest IS NOT OLD.content_digest
+         OR NEW.opened_idx IS NOT OLD.opened_idx
+    BEGIN SELECT RAISE(ABORT, 'a review item is decided once'); END;
 CREATE TABLE IF NOT EXISTS files (
     id             INTEGER PRIMARY KEY,
     citizen_id     INTEGER NOT NULL REFERENCES citizens (id),
@@ -180,7 +210,22 @@ pub struct SqliteStore {
 }
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// 2: fingerprints may be shared by several citizens; review items.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a version 1 database to version 2 (before `SCHEMA` creates what is new).
+const MIGRATE_1_TO_2: &str = r#"
+ALTER TABLE citizen_identifiers RENAME TO citizen_identifiers_v1;
+CREATE TABLE citizen_identifiers (
+    tenant     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    citizen_id INTEGER NOT NULL REFERENCES citizens (id),
+    PRIMARY KEY (tenant, kind, value, citizen_id)
+);
+INSERT INTO citizen_identifiers SELECT tenant, kind, value, citizen_id FROM citizen_identifiers_v1;
+DROP TABLE citizen_identifiers_v1;
+"#;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -223,6 +268,10 @@ impl SqliteStore {
             return Err(open_err(format!(
                 "schema version {version} is newer than this efile-bridge understands ({SCHEMA_VERSION})"
             )));
+        }
+        if version == 1 {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"))
+                .map_err(|e| open_err(format!("migrating the schema from version 1 to 2: {e}")))?;
         }
         conn.execute_batch(SCHEMA).map_err(|e| open_err(e.to_string()))?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -408,7 +457,12 @@ fn writer_loop(
         }
         let saved = head.clone();
         let result = (|| -> Result<Vec<Reply>, StoreError> {
-            let mut tx = conn.transaction()?;
+            // IMMEDIATE takes the write lock before the tip is read: another process on the same
+            // database (a CLI command beside `serve`) may have appended since the last batch.
+            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if journal_size(&tx)? != head.next() {
+                head = JournalHead::load(&tx)?;
+            }
             let mut replies = Vec::with_capacity(batch.len());
             for op in batch.drain(..) {
                 // Each write gets its own savepoint: one bad write fails alone, not the batch.
@@ -516,91 +570,6 @@ fn new_public_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Finds the citizen a record belongs to, or creates one: the strongest identifier that
-/// matches wins (id-nr, then register key, then fingerprint); a match on the weak name/birth
-/// fingerprint never joins two people whose strong identifiers differ.
-fn resolve_citizen(tx: &Connection, tenant: &str, record: &EfileRecord, idx: u64) -> Result<i64, StoreError> {
-    let mut ids = record.citizen.identifiers.clone();
-    ids.sort_by_key(|i| i.kind);
-    let mut found: Option<i64> = None;
-    for id in &ids {
-        let hit: Option<i64> = tx
-            .prepare_cached(
-                "SELECT citizen_id FROM citizen_identifiers WHERE tenant = ?1 AND kind = ?2 AND value = ?3",
-            )?
-            .query_row(params![tenant, id.kind.as_str(), id.value], |r| r.get(0))
-            .optional()?;
-        if let Some(c) = hit {
-            if id.kind == IdentifierKind::Fingerprint && conflicting_strong_id(tx, tenant, c, &ids)? {
-                continue;
-            }
-            found = Some(c);
-            break;
-        }
-    }
-    let citizen = match found {
-        // A name change (the record names the citizen by the old name's fingerprint and
-        // carries the new one too): the file follows the person under the new name.
-        Some(c) if record.document_type == efile_bridge_model::DocumentType::Namensaenderung => {
-            tx.prepare_cached(
-                "UPDATE citizens SET display_name = ?2, family_name = ?3, given_names = ?4 WHERE id = ?1",
-            )?
-            .execute(params![
-                c,
-                record.citizen.display_name,
-                record.citizen.family_name,
-                record.citizen.given_names
-            ])?;
-            c
-        }
-        Some(c) => c,
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO citizens (tenant, public_id, display_name, family_name, given_names, birth_date, created_idx)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                tenant,
-                new_public_id(),
-                record.citizen.display_name,
-                record.citizen.family_name,
-                record.citizen.given_names,
-                record.citizen.birth_date,
-                idx as i64
-            ])?;
-            tx.last_insert_rowid()
-        }
-    };
-    for id in &ids {
-        // An identifier already held by another citizen stays with that citizen.
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO citizen_identifiers (tenant, kind, value, citizen_id) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![tenant, id.kind.as_str(), id.value, citizen])?;
-    }
-    Ok(citizen)
-}
-
-fn conflicting_strong_id(
-    tx: &Connection,
-    tenant: &str,
-    citizen: i64,
-    ids: &[efile_bridge_model::Identifier],
-) -> Result<bool, StoreError> {
-    for id in ids.iter().filter(|i| i.kind != IdentifierKind::Fingerprint) {
-        let other: Option<String> = tx
-            .prepare_cached(
-                "SELECT value FROM citizen_identifiers WHERE tenant = ?1 AND citizen_id = ?2 AND kind = ?3",
-            )?
-            .query_row(params![tenant, citizen, id.kind.as_str()], |r| r.get(0))
-            .optional()?;
-        if other.is_some_and(|v| v != id.value) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 fn upsert_returning_id(
     tx: &Connection,
     select: &str,
@@ -632,62 +601,91 @@ fn processed(
     let at = now_rfc3339();
     let idx = head.next();
     let mut produced = Vec::with_capacity(records.len());
+    let mut parked = Vec::new();
     for (no, record) in records.iter().enumerate() {
-        let citizen = resolve_citizen(tx, &tenant, record, idx)?;
-        let file = upsert_returning_id(
-            tx,
-            "SELECT id FROM files WHERE citizen_id = ?1 AND file_plan_code = ?2",
-            "INSERT INTO files (citizen_id, file_plan_code, public_id, subject) VALUES (?1, ?2, ?3, ?4)",
-            &[&citizen, &record.file_plan_code],
-            &[&new_public_id(), &record.file_subject],
-        )?;
-        let case_ref = record.case_ref.clone().unwrap_or_else(|| uuid.clone());
-        let case = upsert_returning_id(
-            tx,
-            "SELECT id FROM cases WHERE file_id = ?1 AND case_type = ?2 AND case_ref = ?3",
-            "INSERT INTO cases (file_id, case_type, case_ref, public_id) VALUES (?1, ?2, ?3, ?4)",
-            &[&file, &record.case_type, &case_ref],
-            &[&new_public_id()],
-        )?;
-        let doc_public = new_public_id();
-        tx.prepare_cached(
-            "INSERT INTO documents (case_id, public_id, message_id, record_no, document_type, title, event_date,
-                 retention_deadline, retention_rule, confidentiality)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            case,
-            doc_public,
-            id,
-            no as i64,
-            record.document_type.as_str(),
-            record.title,
-            record.event_date,
-            record.retention.deadline,
-            record.retention.rule,
-            record.confidentiality.as_str(),
-        ])?;
-        let document = tx.last_insert_rowid();
         let content = serde_json::to_vec(record).map_err(|e| StoreError::Verify(e.to_string()))?;
         let digest = store_payload(tx, &content)?;
-        tx.prepare_cached(
-            "INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)",
-        )?
-        .execute(params![document, &digest[..], idx as i64])?;
-        produced.push(serde_json::json!({"document": doc_public, "version": 1, "digest": hex::encode(digest)}));
+        match citizens::resolve(tx, &tenant, record, idx)? {
+            Resolution::Citizen(citizen) => {
+                let doc = file_record(tx, citizen, record, id, &uuid, no as u32, digest, idx)?;
+                produced.push(serde_json::json!({"document": doc, "version": 1, "digest": hex::encode(digest)}));
+            }
+            Resolution::Ambiguous { candidates, reason } => {
+                let review = review::open(tx, &tenant, id, no as u32, record, digest, &candidates, &reason, idx)?;
+                parked.push(serde_json::json!({"review": review, "record": no, "digest": hex::encode(digest)}));
+            }
+        }
     }
-    let meta = serde_json::json!({
+    let mut meta = serde_json::json!({
         "message": uuid,
         "adapter": {"name": adapter.name, "version": adapter.version, "hash": adapter.hash},
         "records": produced,
-    })
-    .to_string();
+    });
+    if !parked.is_empty() {
+        meta["reviews"] = serde_json::Value::Array(parked);
+    }
+    let meta = meta.to_string();
     head.append(tx, EntryKind::MessageProcessed, &tenant, &at, NO_PAYLOAD, meta)?;
     tx.prepare_cached(
         "UPDATE messages SET state = 'processed', adapter = ?2, adapter_version = ?3, adapter_hash = ?4 WHERE id = ?1",
     )?
     .execute(params![id, adapter.name, adapter.version, adapter.hash])?;
     Ok(())
+}
+
+/// Files one record under a citizen: finds or opens the file (Akte) for its file-plan code and
+/// the case (Vorgang), and adds the document with version 1 whose content is the payload
+/// `digest`, recorded by journal entry `idx`. Returns the document's public id.
+#[allow(clippy::too_many_arguments, reason = "one row in each of four tables")]
+fn file_record(
+    tx: &Connection,
+    citizen: i64,
+    record: &EfileRecord,
+    message_id: i64,
+    message_uuid: &str,
+    record_no: u32,
+    digest: Hash,
+    idx: u64,
+) -> Result<String, StoreError> {
+    let file = upsert_returning_id(
+        tx,
+        "SELECT id FROM files WHERE citizen_id = ?1 AND file_plan_code = ?2",
+        "INSERT INTO files (citizen_id, file_plan_code, public_id, subject) VALUES (?1, ?2, ?3, ?4)",
+        &[&citizen, &record.file_plan_code],
+        &[&new_public_id(), &record.file_subject],
+    )?;
+    let case_ref = record.case_ref.clone().unwrap_or_else(|| message_uuid.to_owned());
+    let case = upsert_returning_id(
+        tx,
+        "SELECT id FROM cases WHERE file_id = ?1 AND case_type = ?2 AND case_ref = ?3",
+        "INSERT INTO cases (file_id, case_type, case_ref, public_id) VALUES (?1, ?2, ?3, ?4)",
+        &[&file, &record.case_type, &case_ref],
+        &[&new_public_id()],
+    )?;
+    let doc_public = new_public_id();
+    tx.prepare_cached(
+        "INSERT INTO documents (case_id, public_id, message_id, record_no, document_type, title, event_date,
+             retention_deadline, retention_rule, confidentiality)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        case,
+        doc_public,
+        message_id,
+        record_no,
+        record.document_type.as_str(),
+        record.title,
+        record.event_date,
+        record.retention.deadline,
+        record.retention.rule,
+        record.confidentiality.as_str(),
+    ])?;
+    let document = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)",
+    )?
+    .execute(params![document, &digest[..], idx as i64])?;
+    Ok(doc_public)
 }
 
 fn failed(
@@ -797,6 +795,7 @@ impl Storage for SqliteStore {
                             error: r.get(8)?,
                             adapter,
                             documents: Vec::new(),
+                            reviews: Vec::new(),
                         },
                     ))
                 })
@@ -820,6 +819,10 @@ impl Storage for SqliteStore {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            status.reviews = c
+                .prepare_cached("SELECT public_id FROM reviews WHERE message_id = ?1 AND decided_idx IS NULL ORDER BY record_no")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
             Ok(Some(status))
         })
     }
@@ -990,6 +993,25 @@ impl Storage for SqliteStore {
             return self.read(|c| retention::candidates(c, &today));
         }
         self.write(move |c, head, _| retention::run(c, head, &today))
+    }
+
+    fn reviews(&self, tenant: Option<&str>, open_only: bool) -> Result<Vec<ReviewItem>, StoreError> {
+        self.read(|c| review::list(c, tenant, open_only))
+    }
+
+    fn review(&self, tenant: Option<&str>, review_id: &str) -> Result<Option<(ReviewItem, EfileRecord)>, StoreError> {
+        self.read(|c| review::get(c, tenant, review_id))
+    }
+
+    fn decide_review(
+        &self,
+        tenant: Option<&str>,
+        review_id: &str,
+        decision: ReviewDecision,
+        by: &str,
+    ) -> Result<ReviewItem, StoreError> {
+        let (tenant, review_id, by) = (tenant.map(str::to_owned), review_id.to_owned(), by.to_owned());
+        self.write(move |c, head, _| review::decide(c, head, tenant.as_deref(), &review_id, decision, &by))
     }
 
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {

@@ -174,3 +174,59 @@ fn sighup_reloads_tenants_and_tokens_without_a_restart() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn review_lists_and_decides_an_ambiguous_citizen_match() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = write_config(tmp.path());
+    let inbox = tmp.path().join("in");
+    std::fs::create_dir_all(&inbox).expect("mkdir");
+    let input = root().join("plugins/adapters/xmeld/tests/fixtures/anmeldung-1704-single-person/input.xml");
+    let xml = std::fs::read_to_string(input).expect("fixture");
+    let id_line = "<xmeld:idNr>02158049378</xmeld:idNr>";
+    let uuid = |n: u8| format!("c1000000-0000-4000-8000-00000000000{n}");
+    let start = xml.find("<nachrichtenUUID>").expect("uuid") + "<nachrichtenUUID>".len();
+    let end = xml[start..].find('<').expect("end") + start;
+    let with = |n: u8, id: Option<&str>| {
+        let body = format!("{}{}{}", &xml[..start], uuid(n), &xml[end..]);
+        match id {
+            Some(id) => body.replace(id_line, &format!("<xmeld:idNr>{id}</xmeld:idNr>")),
+            None => body.lines().filter(|l| !l.contains(id_line)).collect::<Vec<_>>().join("\n"),
+        }
+    };
+    // Two people of the same name, birth date and place (different idNr), then a message
+    // about one of them without idNr. Ingested in name order.
+    std::fs::write(inbox.join("1.xml"), with(1, Some("02158049378"))).expect("write");
+    std::fs::write(inbox.join("2.xml"), with(2, Some("08962367457"))).expect("write");
+    std::fs::write(inbox.join("3.xml"), with(3, None)).expect("write");
+    let out = bin(&config, &["ingest", "--quiet", inbox.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+
+    let list = bin(&config, &["review", "list", "--tenant", "09162000", "--json"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let items: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let items = items.as_array().expect("array");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["message_uuid"], uuid(3).as_str());
+    let review = items[0]["review_id"].as_str().expect("id");
+    let candidate = items[0]["candidates"][0]["citizen_id"].as_str().expect("candidate");
+
+    let wrong = bin(&config, &["review", "assign", review, "--citizen", "nobody", "--by", "clerk-7"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong.stderr).contains("citizen `nobody` is not a candidate"), "{}", text(&wrong.stderr));
+    let ok = bin(&config, &["review", "assign", review, "--citizen", candidate, "--by", "clerk-7"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains(&format!("assigned {candidate} by cli:clerk-7")), "{}", text(&ok.stdout));
+    let twice = bin(&config, &["review", "new-citizen", review, "--by", "clerk-7"]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(text(&twice.stderr).contains("already decided"), "{}", text(&twice.stderr));
+
+    let open = bin(&config, &["review", "list"]);
+    assert!(text(&open.stdout).contains("0 review item(s) open"), "{}", text(&open.stdout));
+    let show = bin(&config, &["files", "show", "--tenant", "09162000", candidate]);
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    let verify = bin(&config, &["verify", "--quiet"]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    // Config, 3 accepted, 3 processed, 1 decision.
+    assert!(text(&verify.stdout).contains("journal ok: 8 entries"), "{}", text(&verify.stdout));
+}

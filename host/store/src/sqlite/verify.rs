@@ -6,7 +6,8 @@
 //! 3. the consistency proof between each pair of consecutive checkpoints (the signed history
 //!    only ever grew);
 //! 4. every message row against its acceptance entry, every record version against the
-//!    processing entry that lists it;
+//!    processing (or review decision) entry that lists it, every review item against the
+//!    entries that opened and decided it;
 //! 5. every payload rehashed (in parallel, it is the bulk of the bytes), every deleted payload
 //!    backed by a deletion entry, and no payload that no entry refers to.
 
@@ -41,6 +42,10 @@ struct Commitments {
     record_digests: HashMap<Hash, u64>,
     /// Deleted payload digest → deletion entry.
     deleted: HashMap<Hash, u64>,
+    /// Review id → (waiting record's digest, entry that opened it).
+    reviews: HashMap<String, (Hash, u64)>,
+    /// Review id → entry that decided it.
+    decisions: HashMap<String, u64>,
 }
 
 pub(crate) fn verify(
@@ -142,6 +147,7 @@ pub(crate) fn verify(
     }
     check_messages(c, &commitments, &mut report)?;
     check_versions(c, &commitments, &mut report)?;
+    check_reviews(c, &commitments)?;
     let payload_started = Instant::now();
     check_payloads(c, &commitments, &mut report, progress)?;
     report.payload_seconds = payload_started.elapsed().as_secs_f64();
@@ -154,23 +160,34 @@ fn collect(entry: &Entry, into: &mut Commitments) -> Result<(), StoreError> {
         EntryKind::MessageAccepted => {
             into.bodies.insert(entry.payload_digest, entry.index);
         }
-        EntryKind::MessageProcessed => {
-            let meta: serde_json::Value = serde_json::from_str(&entry.meta).map_err(|e| {
-                fail(format!("journal entry {} (message-processed): meta is not JSON: {e}", entry.index))
-            })?;
+        EntryKind::MessageProcessed | EntryKind::ReviewDecided => {
+            let malformed =
+                |what: &str| fail(format!("journal entry {} ({}): malformed {what}", entry.index, entry.kind));
+            let meta: serde_json::Value = serde_json::from_str(&entry.meta)
+                .map_err(|e| fail(format!("journal entry {} ({}): meta is not JSON: {e}", entry.index, entry.kind)))?;
             for r in meta["records"].as_array().into_iter().flatten() {
                 let (Some(doc), Some(version), Some(digest)) = (
                     r["document"].as_str(),
                     r["version"].as_u64(),
                     r["digest"].as_str().and_then(efile_bridge_journal::parse_hash),
                 ) else {
-                    return Err(fail(format!(
-                        "journal entry {} (message-processed): malformed record list",
-                        entry.index
-                    )));
+                    return Err(malformed("record list"));
                 };
                 into.versions.insert((doc.to_owned(), version as u32), (digest, entry.index));
                 into.record_digests.insert(digest, entry.index);
+            }
+            for r in meta["reviews"].as_array().into_iter().flatten() {
+                let (Some(review), Some(digest)) =
+                    (r["review"].as_str(), r["digest"].as_str().and_then(efile_bridge_journal::parse_hash))
+                else {
+                    return Err(malformed("review list"));
+                };
+                into.reviews.insert(review.to_owned(), (digest, entry.index));
+                into.record_digests.entry(digest).or_insert(entry.index);
+            }
+            if entry.kind == EntryKind::ReviewDecided {
+                let review = meta["review"].as_str().ok_or_else(|| malformed("review id"))?;
+                into.decisions.insert(review.to_owned(), entry.index);
             }
         }
         EntryKind::PayloadDeleted => {
@@ -247,6 +264,46 @@ fn check_versions(c: &Connection, commitments: &Commitments, report: &mut Verify
         return Err(fail(format!(
             "record version {doc} v{v}, recorded by journal entry {i}, is missing from the store"
         )));
+    }
+    Ok(())
+}
+
+/// Every review item against the entry that opened it and the one that decided it.
+fn check_reviews(c: &Connection, commitments: &Commitments) -> Result<(), StoreError> {
+    let mut stmt = c.prepare("SELECT public_id, content_digest, opened_idx, decided_idx FROM reviews ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(r) = rows.next()? {
+        let review: String = r.get(0)?;
+        let digest = to_hash(&r.get::<_, Vec<u8>>(1)?);
+        let opened = r.get::<_, i64>(2)? as u64;
+        let decided = r.get::<_, Option<i64>>(3)?.map(|i| i as u64);
+        match commitments.reviews.get(&review) {
+            None => return Err(fail(format!("review item {review} is not recorded in any journal entry"))),
+            Some((d, i)) if *d != digest || *i != opened => {
+                return Err(fail(format!(
+                    "review item {review}: its record digest {} differs from {} recorded by journal entry {i}",
+                    short(&digest),
+                    short(d)
+                )));
+            }
+            Some(_) => {}
+        }
+        let journaled = commitments.decisions.get(&review).copied();
+        if journaled != decided {
+            return Err(fail(match (journaled, decided) {
+                (Some(i), _) => {
+                    format!("review item {review}: decided by journal entry {i}, but the store says otherwise")
+                }
+                (None, _) => format!("review item {review}: marked decided, but no journal entry decided it"),
+            }));
+        }
+        seen.insert(review);
+    }
+    let mut missing: Vec<_> = commitments.reviews.iter().filter(|(k, _)| !seen.contains(*k)).collect();
+    missing.sort_by_key(|(_, (_, i))| *i);
+    if let Some((review, (_, i))) = missing.first() {
+        return Err(fail(format!("review item {review}, opened by journal entry {i}, is missing from the store")));
     }
     Ok(())
 }
