@@ -11,3 +11,4 @@ mod sandbox;
 mod store;
 mod support;
 mod tenancy;
+mod trxhd;

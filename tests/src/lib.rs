@@ -92,3 +92,8 @@ pub fn toml_config(text: &str) -> Config {
 pub fn einheitsakte_wasm() -> PathBuf {
     adapter_wasm("plugins/adapters/einheitsakte")
 }
+
+/// The TR-XhD passport order adapter component (modelled, no public XSD).
+pub fn trxhd_wasm() -> PathBuf {
+    adapter_wasm("plugins/adapters/trxhd")
+}

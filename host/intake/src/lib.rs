@@ -1,7 +1,7 @@
 //! The intake check: the first thing that touches an incoming message, before anything is stored.
 //!
 //! [`check`] reads the whole document once with quick-xml and either returns the message's
-//! [`Envelope`] (standard, version, message type, `nachrichtenUUID`, reader and author) or an
+//! [`Envelope`] (standard, version, message type, message UUID, reader and author) or an
 //! [`IntakeError`] that says what is wrong in terms a sender can act on. It guarantees:
 //!
 //! - the bytes are UTF-8 and a single well-formed XML document (tags balanced, attributes
@@ -9,12 +9,35 @@
 //! - there is no DOCTYPE at all, so no DTD, no entity expansion (billion laughs) and no external
 //!   entity (XXE) can reach any later stage;
 //! - size, depth, element count, attribute count and attribute length stay within [`Limits`];
-//! - the root element is in the namespace of a standard we accept, its `standard` and `version`
-//!   attributes agree with that namespace, and `nachrichtenkopf.g2g` carries a message UUID, a
-//!   type code matching the root element and a creation time.
+//! - the root element is in the namespace of a standard we accept ([`KNOWN_STANDARDS`]), its
+//!   `standard` and `version` attributes agree with that namespace, and the standard's header
+//!   carries a message UUID, a message type matching the root element and a creation time.
 //!
 //! The check never allocates in proportion to nesting beyond [`Limits::max_depth`], and it does
 //! not keep any message content beyond the few header fields it returns.
+//!
+//! # Two header layouts
+//!
+//! - **XÖV** (XMeld 25.11a): `nachrichtenkopf.g2g` with `identifikation.nachricht`
+//!   (`nachrichtenUUID`, `nachrichtentyp/code`, `erstellungszeitpunkt`), `leser` and `autor`
+//!   with a `kennung` such as `ags:09162000`. The root carries a `version` attribute and its
+//!   name ends in the type code (`rueckmeldung.anmeldunginland.0201`).
+//! - **TR-XhD** (BSI TR-03123, the passport and ID card authorities' messages to the document
+//!   producer, e.g. `BestellungDokument`): `Nachrichtenkopf` next to `Nutzdaten`. No public XSD
+//!   was available when this was written, so the namespace ([`TRXHD_NAMESPACE`]) and the
+//!   element names below `Nachrichtenkopf` are an **assumption** modelled on the public BSI
+//!   descriptions (TR-03132 names the root elements, `Nachrichtenkopf`, `Nutzdaten`, the roles
+//!   `Autor` and `Leser` and the Behördenschlüssel `psb:`/`pab:`/`eid:` + AGS + `_NN`):
+//!   `NachrichtenID` (a UUID), `Nachrichtentyp` (equal to the root element's name),
+//!   `Erstellungszeitpunkt`, and `Autor`/`Leser` each with `Behoerdenschluessel` and `Name`.
+//!   Both parties are mandatory. The version is the namespace's; a `version` attribute is not
+//!   needed. The official schema's namespace (`http://www.bsi.de/trxhd/1.8` in the TR-03132
+//!   examples) is deliberately *not* accepted: a real message must not be read with guessed
+//!   element names. A municipality with the official schema changes [`TRXHD_NAMESPACE`] and the
+//!   paths in `trxhd_field` together with its adapter (`plugins/adapters/trxhd/README.md`).
+//!
+//! [`Party::ags`] reads the AGS from both kinds of kennung, so a TR-XhD order authored by
+//! `psb:09162000_00` belongs to tenant `09162000` without further configuration.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -60,25 +83,59 @@ pub struct KnownStandard {
     pub standard: &'static str,
     /// The `version` attribute value, e.g. `25.11a`.
     pub version: &'static str,
+    /// Where the header fields are.
+    pub header: HeaderLayout,
 }
 
-/// The standards this build accepts.
-pub const KNOWN_STANDARDS: &[KnownStandard] =
-    &[KnownStandard { namespace: "http://www.osci.de/xmeld2511a", standard: "XMeld", version: "25.11a" }];
+/// How a standard lays out its message header (see the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderLayout {
+    /// XÖV `nachrichtenkopf.g2g`; `version` attribute required; the root name ends in the type code.
+    XoevG2g,
+    /// TR-XhD `Nachrichtenkopf` (assumed element names); the root name is the message type.
+    TrXhd,
+}
 
-/// A party in the header (`leser` or `autor`).
+/// The namespace assumed for TR-XhD 1.8 messages: not the official one, see the crate docs.
+pub const TRXHD_NAMESPACE: &str = "http://www.bsi.bund.de/xhd/1.8/modell";
+
+/// The standards this build accepts.
+pub const KNOWN_STANDARDS: &[KnownStandard] = &[
+    KnownStandard {
+        namespace: "http://www.osci.de/xmeld2511a",
+        standard: "XMeld",
+        version: "25.11a",
+        header: HeaderLayout::XoevG2g,
+    },
+    KnownStandard { namespace: TRXHD_NAMESPACE, standard: "TR-XhD", version: "1.8", header: HeaderLayout::TrXhd },
+];
+
+/// A party in the header (`leser` or `autor`; TR-XhD `Leser` or `Autor`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Party {
-    /// The `kennung`, e.g. `ags:09162000`.
+    /// The `kennung`, e.g. `ags:09162000`, or the TR-XhD Behördenschlüssel, e.g. `psb:09162000_00`.
     pub kennung: String,
     /// The `name`, if given.
     pub name: Option<String>,
 }
 
 impl Party {
-    /// The AGS if the kennung is of the form `ags:NNNNNNNN`.
+    /// The AGS if the kennung is `ags:NNNNNNNN`, or the Behördenschlüssel of a passport (`psb:`),
+    /// ID card (`pab:`) or eID card authority (`eid:`) in Germany: `NNNNNNNN_NN`, the AGS and the
+    /// office number (TR-03132 5.3.2). Other keys (embassies `AA_…`, municipal associations with
+    /// a Land-specific key, the document producer `dbs:`) name no AGS; a tenant maps them with
+    /// an alias.
     pub fn ags(&self) -> Option<&str> {
-        let ags = self.kennung.strip_prefix("ags:")?;
+        let (prefix, id) = self.kennung.split_once(':')?;
+        let ags = match prefix {
+            "ags" => id,
+            "psb" | "pab" | "eid" => {
+                let (ags, office) = id.split_once('_')?;
+                (office.len() == 2 && office.bytes().all(|b| b.is_ascii_digit())).then_some(ags)?
+            }
+            _ => return None,
+        };
         (ags.len() == 8 && ags.bytes().all(|b| b.is_ascii_digit())).then_some(ags)
     }
 }
@@ -92,11 +149,11 @@ pub struct Envelope {
     pub version: String,
     /// The root element's local name, e.g. `rueckmeldung.anmeldunginland.0201`.
     pub message_name: String,
-    /// The type code, e.g. `0201`.
+    /// The type code, e.g. `0201`; for TR-XhD the `Nachrichtentyp`, e.g. `BestellungDokument`.
     pub message_type: String,
-    /// `nachrichtenUUID`, lowercased.
+    /// `nachrichtenUUID` (TR-XhD: `NachrichtenID`), lowercased.
     pub message_uuid: String,
-    /// `erstellungszeitpunkt` as written.
+    /// `erstellungszeitpunkt` (TR-XhD: `Erstellungszeitpunkt`) as written.
     pub created_at: String,
     /// The reader, if the header names one.
     pub reader: Option<Party>,
@@ -255,19 +312,68 @@ enum Field {
 }
 
 const HEADER: &str = "nachrichtenkopf.g2g";
+const TRXHD_HEADER: &str = "Nachrichtenkopf";
 
-fn field_at(path: &[Box<str>]) -> Option<Field> {
-    // path[0] is the root; header fields live at fixed places below nachrichtenkopf.g2g.
+fn field_at(layout: HeaderLayout, path: &[Box<str>]) -> Option<Field> {
+    // path[0] is the root; header fields live at fixed places below the header element.
     let rest: Vec<&str> = path.get(1..)?.iter().map(|s| &**s).collect();
-    match rest.as_slice() {
-        [HEADER, "identifikation.nachricht", "nachrichtenUUID"] => Some(Field::Uuid),
-        [HEADER, "identifikation.nachricht", "nachrichtentyp", "code"] => Some(Field::TypeCode),
-        [HEADER, "identifikation.nachricht", "erstellungszeitpunkt"] => Some(Field::CreatedAt),
-        [HEADER, "leser", "kennung"] => Some(Field::ReaderKennung),
-        [HEADER, "leser", "name"] => Some(Field::ReaderName),
-        [HEADER, "autor", "kennung"] => Some(Field::AuthorKennung),
-        [HEADER, "autor", "name"] => Some(Field::AuthorName),
+    match layout {
+        HeaderLayout::XoevG2g => match rest.as_slice() {
+            [HEADER, "identifikation.nachricht", "nachrichtenUUID"] => Some(Field::Uuid),
+            [HEADER, "identifikation.nachricht", "nachrichtentyp", "code"] => Some(Field::TypeCode),
+            [HEADER, "identifikation.nachricht", "erstellungszeitpunkt"] => Some(Field::CreatedAt),
+            [HEADER, "leser", "kennung"] => Some(Field::ReaderKennung),
+            [HEADER, "leser", "name"] => Some(Field::ReaderName),
+            [HEADER, "autor", "kennung"] => Some(Field::AuthorKennung),
+            [HEADER, "autor", "name"] => Some(Field::AuthorName),
+            _ => None,
+        },
+        HeaderLayout::TrXhd => trxhd_field(&rest),
+    }
+}
+
+/// The assumed TR-XhD header (see the crate docs); replace these names with the official
+/// schema's when it is available.
+fn trxhd_field(rest: &[&str]) -> Option<Field> {
+    match rest {
+        [TRXHD_HEADER, "NachrichtenID"] => Some(Field::Uuid),
+        [TRXHD_HEADER, "Nachrichtentyp"] => Some(Field::TypeCode),
+        [TRXHD_HEADER, "Erstellungszeitpunkt"] => Some(Field::CreatedAt),
+        [TRXHD_HEADER, "Leser", "Behoerdenschluessel"] => Some(Field::ReaderKennung),
+        [TRXHD_HEADER, "Leser", "Name"] => Some(Field::ReaderName),
+        [TRXHD_HEADER, "Autor", "Behoerdenschluessel"] => Some(Field::AuthorKennung),
+        [TRXHD_HEADER, "Autor", "Name"] => Some(Field::AuthorName),
         _ => None,
+    }
+}
+
+/// The header paths errors name, per layout.
+struct HeaderPaths {
+    uuid: &'static str,
+    type_code: &'static str,
+    created_at: &'static str,
+    reader: &'static str,
+    author: &'static str,
+}
+
+impl HeaderLayout {
+    fn paths(self) -> HeaderPaths {
+        match self {
+            Self::XoevG2g => HeaderPaths {
+                uuid: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtenUUID",
+                type_code: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtentyp/code",
+                created_at: "nachrichtenkopf.g2g/identifikation.nachricht/erstellungszeitpunkt",
+                reader: "nachrichtenkopf.g2g/leser/kennung",
+                author: "nachrichtenkopf.g2g/autor/kennung",
+            },
+            Self::TrXhd => HeaderPaths {
+                uuid: "Nachrichtenkopf/NachrichtenID",
+                type_code: "Nachrichtenkopf/Nachrichtentyp",
+                created_at: "Nachrichtenkopf/Erstellungszeitpunkt",
+                reader: "Nachrichtenkopf/Leser/Behoerdenschluessel",
+                author: "Nachrichtenkopf/Autor/Behoerdenschluessel",
+            },
+        }
     }
 }
 
@@ -313,6 +419,7 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Envelope, IntakeError> {
         elements: 0,
         root: None,
         root_closed: false,
+        layout: None,
         header: Header::default(),
         current: None,
     };
@@ -384,6 +491,8 @@ struct Scan {
     elements: usize,
     root: Option<(String, String, Option<String>, Option<String>)>,
     root_closed: bool,
+    /// The header layout of the root's standard; none for an unknown namespace.
+    layout: Option<HeaderLayout>,
     header: Header,
     current: Option<Field>,
 }
@@ -414,10 +523,11 @@ impl Scan {
                 ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.into_inner()).into_owned(),
                 _ => String::new(),
             };
+            self.layout = KNOWN_STANDARDS.iter().find(|k| k.namespace == namespace).map(|k| k.header);
             self.root = Some((local.to_owned(), namespace, attrs.standard, attrs.version));
         }
         self.path.push(local.into());
-        self.current = field_at(&self.path);
+        self.current = self.layout.and_then(|layout| field_at(layout, &self.path));
         Ok(())
     }
 
@@ -495,6 +605,7 @@ fn envelope(
             namespace,
         });
     }
+    let paths = known.header.paths();
     match version_attr {
         Some(v) if v == known.version => {}
         Some(found) => {
@@ -505,34 +616,50 @@ fn envelope(
                 namespace,
             });
         }
+        // TR-XhD carries its version in the namespace only.
+        None if known.header == HeaderLayout::TrXhd => {}
         None => return Err(IntakeError::MissingHeader { path: "@version" }),
     }
-    let uuid = header
-        .uuid
-        .map(|s| s.trim().to_ascii_lowercase())
-        .ok_or(IntakeError::MissingHeader { path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtenUUID" })?;
+    let uuid =
+        header.uuid.map(|s| s.trim().to_ascii_lowercase()).ok_or(IntakeError::MissingHeader { path: paths.uuid })?;
     if !is_uuid(&uuid) {
-        return Err(IntakeError::InvalidHeader {
-            path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtenUUID",
-            value: truncate(&uuid),
-            reason: "not a uuid",
-        });
+        return Err(IntakeError::InvalidHeader { path: paths.uuid, value: truncate(&uuid), reason: "not a uuid" });
     }
-    let type_code = header.type_code.map(|s| s.trim().to_owned()).ok_or(IntakeError::MissingHeader {
-        path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtentyp/code",
-    })?;
-    // XÖV root names end in the type code (`rueckmeldung.anmeldunginland.0201`); a mismatch
-    // means the header and the body disagree about what the message is.
-    if root.rsplit('.').next() != Some(type_code.as_str()) {
+    let type_code =
+        header.type_code.map(|s| s.trim().to_owned()).ok_or(IntakeError::MissingHeader { path: paths.type_code })?;
+    // XÖV root names end in the type code (`rueckmeldung.anmeldunginland.0201`), TR-XhD root
+    // names are the type (`BestellungDokument`); a mismatch means the header and the body
+    // disagree about what the message is.
+    let type_matches = match known.header {
+        HeaderLayout::XoevG2g => root.rsplit('.').next() == Some(type_code.as_str()),
+        HeaderLayout::TrXhd => root == type_code,
+    };
+    if !type_matches {
         return Err(IntakeError::InvalidHeader {
-            path: "nachrichtenkopf.g2g/identifikation.nachricht/nachrichtentyp/code",
+            path: paths.type_code,
             value: truncate(&type_code),
             reason: "does not match the root element",
         });
     }
-    let created_at = header.created_at.map(|s| s.trim().to_owned()).ok_or(IntakeError::MissingHeader {
-        path: "nachrichtenkopf.g2g/identifikation.nachricht/erstellungszeitpunkt",
-    })?;
+    let created_at =
+        header.created_at.map(|s| s.trim().to_owned()).ok_or(IntakeError::MissingHeader { path: paths.created_at })?;
+    if known.header == HeaderLayout::TrXhd {
+        // Every TR-XhD message is between an authority and the document producer; without
+        // both keys there is no tenant to file it for and no counterpart to name.
+        for (path, kennung) in [(paths.author, &header.author_kennung), (paths.reader, &header.reader_kennung)] {
+            let k = kennung.as_deref().map(str::trim).filter(|k| !k.is_empty());
+            let Some(k) = k else {
+                return Err(IntakeError::MissingHeader { path });
+            };
+            if !is_behoerdenschluessel(k) {
+                return Err(IntakeError::InvalidHeader {
+                    path,
+                    value: truncate(k),
+                    reason: "not a behördenschlüssel (prefix:behörden-id)",
+                });
+            }
+        }
+    }
     let party = |kennung: Option<String>, name: Option<String>| {
         kennung.map(|k| Party { kennung: k.trim().to_owned(), name: name.map(|n| n.trim().to_owned()) })
     };
@@ -550,6 +677,17 @@ fn envelope(
 
 fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
+}
+
+/// `prefix:id` as TR-03132 forms it: a lowercase prefix (`psb`, `pab`, `eid`, `azr`, `dbs`)
+/// and an id of letters, digits and `_`.
+fn is_behoerdenschluessel(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(prefix, id)| {
+        !prefix.is_empty()
+            && prefix.bytes().all(|b| b.is_ascii_lowercase())
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 fn is_uuid(s: &str) -> bool {

@@ -573,9 +573,19 @@ pub fn error_code(e: &SubmitError) -> &'static str {
 
 /// The tenant a message belongs to: its reader (incoming) or, for the copy of a message the
 /// tenant's registry sent itself, its author. A tenant token may only post its own tenant's.
+///
+/// A party names a tenant by its kennung (`ags:AGS` or a configured alias) or, failing that,
+/// by the AGS in it: a TR-XhD Behördenschlüssel such as `psb:09162000_00` is München's
+/// passport authority (`Party::ags`), without an alias per office.
 fn resolve_tenant(settings: &Settings, env: &Envelope, caller: &Caller) -> Result<(String, Direction), SubmitError> {
-    let tenant_of =
-        |p: &Option<efile_bridge_intake::Party>| p.as_ref().and_then(|p| settings.kennungen.get(&p.kennung)).cloned();
+    let tenant_of = |p: &Option<efile_bridge_intake::Party>| {
+        let p = p.as_ref()?;
+        settings
+            .kennungen
+            .get(&p.kennung)
+            .or_else(|| p.ags().and_then(|ags| settings.kennungen.get(&format!("ags:{ags}"))))
+            .cloned()
+    };
     let (reader, author) = (tenant_of(&env.reader), tenant_of(&env.author));
     let kennung =
         |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
