@@ -3,6 +3,7 @@
 
 mod drop_folder;
 mod fixtures;
+mod generator;
 mod http;
 mod journal;
 mod life;

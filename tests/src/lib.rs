@@ -3,6 +3,11 @@
 //! Adapters are always built from source here (never a committed `.wasm`), once per test
 //! binary, into `target/adapters`, the same folder `efile-bridge plugin build` uses, so a
 //! developer's earlier build is reused.
+//!
+//! [`generator`] builds varied, valid XMeld messages from a seed (several persons, partial
+//! dates, `nichtVorhanden`, foreign and unknown addresses, Auskunftssperren, DIN 91379 names)
+//! and says what it put in, for tests that go beyond the golden fixtures and for the pipeline
+//! benchmark.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use efile_bridge_pipeline::Config;
 use efile_bridge_pipeline::config::{AdapterConfig, TenantConfig};
 use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig};
+
+pub mod generator;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
