@@ -13,3 +13,4 @@ mod store;
 mod support;
 mod tenancy;
 mod trxhd;
+mod xdomea;
