@@ -23,7 +23,7 @@ fn schema() -> PathBuf {
 
 /// `xmllint --noout --nonet --schema XSD FILE`: `Err` with xmllint's output if the file is
 /// invalid; a panic naming the package to install if xmllint is missing.
-fn xmllint(file: &Path) -> Result<(), String> {
+pub(crate) fn xmllint(file: &Path) -> Result<(), String> {
     let output = Command::new("xmllint").arg("--noout").arg("--nonet").arg("--schema").arg(schema()).arg(file).output();
     let output = match output {
         Ok(o) => o,
@@ -97,7 +97,7 @@ fn export<'a>(case: &'a Case, no: usize, citizen_id: &'a str, document_id: &'a s
     }
 }
 
-fn unzip(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn unzip(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("package is a zip");
     (0..archive.len())
         .map(|i| {
@@ -312,7 +312,7 @@ fn exports_are_byte_identical_across_calls_and_differ_per_version() {
 }
 
 /// A reply as an e-file system would send it; `result` is the `ErfolgOderMisserfolg` content.
-fn reply_0630(process_id: &str, result: &str) -> String {
+pub(crate) fn reply_0630(process_id: &str, result: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <xdomea:FVDaten.ImportBestaetigen.0630 xmlns:xdomea="urn:xoev-de:xdomea:schema:3.1.0">
@@ -340,7 +340,7 @@ fn filed(no: u32, dms_id: &str) -> String {
     )
 }
 
-const SUCCESS: &str = "    <xdomea:Rueckmeldung><xdomea:AllgemeineRueckmeldung listVersionID=\"1.1\"><code>0000000</code></xdomea:AllgemeineRueckmeldung></xdomea:Rueckmeldung>";
+pub(crate) const SUCCESS: &str = "    <xdomea:Rueckmeldung><xdomea:AllgemeineRueckmeldung listVersionID=\"1.1\"><code>0000000</code></xdomea:AllgemeineRueckmeldung></xdomea:Rueckmeldung>";
 
 fn validated(name: &str, xml: &str) -> Reply {
     let tmp = tempfile::tempdir().expect("tmp");

@@ -85,6 +85,7 @@ pub fn config(data_dir: &Path) -> Config {
             disabled: false,
             rate_limit_per_sec: 0,
             rate_burst: None,
+            sinks: Vec::new(),
         });
     }
     config

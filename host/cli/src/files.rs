@@ -95,6 +95,16 @@ fn render(c: &CitizenFile) -> String {
                 for a in &d.attachments {
                     let _ = writeln!(s, "        attachment {a}");
                 }
+                for x in &d.deliveries {
+                    let last = x.errors.last().map(|e| format!(", last error: {}", e.error)).unwrap_or_default();
+                    let _ = writeln!(
+                        s,
+                        "        delivery to {}: {} after {} attempt(s){last}",
+                        x.sink,
+                        x.state.as_str(),
+                        x.attempts
+                    );
+                }
             }
         }
     }

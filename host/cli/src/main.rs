@@ -12,12 +12,14 @@
 //! | `checkpoint`, `public-key` | sign a checkpoint now; export the installation's public key |
 //! | `retention run`, `hold add/remove/list` | deletion with protocol, legal holds |
 //! | `review list/show/assign/new-citizen` | clerk decisions on ambiguous citizen matches |
+//! | `deadletter list/show/redeliver/discard` | deliveries that failed for good |
 //!
 //! Every command reads the operator config (`--config`, default `efile-bridge.toml`); its
 //! relative paths are relative to the config file. Logs go to stderr, filtered by
 //! `EFILE_BRIDGE_LOG` (default `info`). Exit codes: 0 ok, 1 a message or fixture failed,
 //! 2 the command could not run (bad config, unreadable file, ...).
 
+mod deadletter;
 mod files;
 mod ingest;
 mod journal;
@@ -106,6 +108,9 @@ enum Command {
     /// Legal holds: a held citizen's records are never deleted.
     #[command(subcommand)]
     Hold(journal::HoldCommand),
+    /// Deliveries that failed for good: list, show, redeliver, discard.
+    #[command(subcommand, name = "deadletter")]
+    DeadLetter(deadletter::DeadLetterCommand),
     /// Clerk review of records that matched several citizens.
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -194,6 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention(cmd) => journal::retention(&load_config(&cli)?, cmd),
         Command::Hold(cmd) => journal::hold(&load_config(&cli)?, cmd),
         Command::Review(cmd) => review::run(&load_config(&cli)?, cmd),
+        Command::DeadLetter(cmd) => deadletter::run(&load_config(&cli)?, cmd),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&efile_bridge_model::record_schema())?);
             Ok(())

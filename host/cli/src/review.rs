@@ -54,7 +54,7 @@ pub(crate) enum ReviewCommand {
     },
 }
 
-fn operator(by: Option<&String>) -> anyhow::Result<String> {
+pub(crate) fn operator(by: Option<&String>) -> anyhow::Result<String> {
     match by.cloned().or_else(|| std::env::var("USER").ok()).filter(|b| !b.trim().is_empty()) {
         Some(b) => Ok(format!("cli:{b}")),
         None => anyhow::bail!("say who decides with --by NAME (no login name in $USER)"),

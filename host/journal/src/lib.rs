@@ -56,11 +56,19 @@ pub enum EntryKind {
     /// A clerk decided where a record that matched several citizens belongs; the entry lists
     /// the record version it became and who decided.
     ReviewDecided,
+    /// A sink confirmed a record version.
+    Delivered,
+    /// A record version could not be delivered to a sink: a dead letter, with every error.
+    DeliveryDead,
+    /// An operator queued a dead letter again.
+    DeliveryRequeued,
+    /// An operator gave a dead letter up.
+    DeliveryDiscarded,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 12] = [
         Self::MessageAccepted,
         Self::MessageProcessed,
         Self::MessageFailed,
@@ -69,6 +77,10 @@ impl EntryKind {
         Self::HoldRemoved,
         Self::ConfigApplied,
         Self::ReviewDecided,
+        Self::Delivered,
+        Self::DeliveryDead,
+        Self::DeliveryRequeued,
+        Self::DeliveryDiscarded,
     ];
 
     /// The stable name stored with the entry.
@@ -82,6 +94,10 @@ impl EntryKind {
             Self::HoldRemoved => "hold-removed",
             Self::ConfigApplied => "config-applied",
             Self::ReviewDecided => "review-decided",
+            Self::Delivered => "delivered",
+            Self::DeliveryDead => "delivery-dead",
+            Self::DeliveryRequeued => "delivery-requeued",
+            Self::DeliveryDiscarded => "delivery-discarded",
         }
     }
 

@@ -215,6 +215,106 @@ pub struct TenantConfig {
     /// Burst above the rate. Default: one second's worth.
     #[serde(default)]
     pub rate_burst: Option<u32>,
+    /// Where the tenant's records are delivered besides the built-in store (which always
+    /// keeps them). Each record version goes to every sink.
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// What kind of system a sink delivers to.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkKind {
+    /// `POST url`, multipart: `metadata` (JSON), `original` (the XML), one part per attachment.
+    Http,
+    /// An xdomea 3.1.0 `FVDaten.SGOAblegen.0605` package (zip) written to `folder`.
+    XdomeaFolder,
+    /// The same package, `POST url` as `application/zip`; an xdomea reply in the answer is read.
+    XdomeaHttp,
+}
+
+/// One delivery target of a tenant (`[[tenant.sink]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Name, unique per tenant (delivery state and dead letters show it).
+    pub name: String,
+    /// `http`, `xdomea-folder` or `xdomea-http`.
+    pub kind: SinkKind,
+    /// Target URL (`http`, `xdomea-http`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Target folder (`xdomea-folder`).
+    #[serde(default)]
+    pub folder: Option<PathBuf>,
+    /// Value of the `Authorization` header sent with every request, e.g. `Bearer …`.
+    #[serde(default)]
+    pub authorization: Option<String>,
+    /// Name of an environment variable holding the `Authorization` value (keeps the secret
+    /// out of the config file).
+    #[serde(default)]
+    pub authorization_env: Option<String>,
+    /// Time for one attempt, connection to last byte, in milliseconds. Default 30 000.
+    #[serde(default = "default_sink_timeout")]
+    pub timeout_ms: u64,
+    /// Attempts before a record version becomes a dead letter. Default 10.
+    #[serde(default = "default_sink_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the second attempt in milliseconds; doubles per attempt, with jitter.
+    /// Default 1 000.
+    #[serde(default = "default_sink_backoff")]
+    pub backoff_initial_ms: u64,
+    /// Longest wait between attempts (also caps `Retry-After`) in seconds. Default 600.
+    #[serde(default = "default_sink_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// Attempts in flight at once. Default 4.
+    #[serde(default = "default_sink_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_sink_timeout() -> u64 {
+    30_000
+}
+fn default_sink_attempts() -> u32 {
+    10
+}
+fn default_sink_backoff() -> u64 {
+    1_000
+}
+fn default_sink_backoff_max() -> u64 {
+    600
+}
+fn default_sink_concurrency() -> usize {
+    4
+}
+
+impl SinkConfig {
+    fn validate(&self, ags: &str) -> Result<(), String> {
+        let name = &self.name;
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("tenant {ags}: sink name `{name}` must be letters, digits, `-` or `_`"));
+        }
+        match self.kind {
+            SinkKind::Http | SinkKind::XdomeaHttp => {
+                let url = self.url.as_deref().unwrap_or("");
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!("tenant {ags}: sink `{name}` needs an http(s) url, not `{url}`"));
+                }
+            }
+            SinkKind::XdomeaFolder => {
+                if self.folder.is_none() {
+                    return Err(format!("tenant {ags}: sink `{name}` (xdomea-folder) needs a folder"));
+                }
+            }
+        }
+        if self.authorization.is_some() && self.authorization_env.is_some() {
+            return Err(format!("tenant {ags}: sink `{name}`: give authorization or authorization_env, not both"));
+        }
+        if self.timeout_ms == 0 || self.max_attempts == 0 || self.concurrency == 0 {
+            return Err(format!("tenant {ags}: sink `{name}`: timeout_ms, max_attempts and concurrency must be > 0"));
+        }
+        Ok(())
+    }
 }
 
 /// Parses a token hash as written in the config (`sha256:` and 64 hex digits).
@@ -298,6 +398,13 @@ impl Config {
         for a in &mut self.adapters {
             fix(&mut a.component);
         }
+        for t in &mut self.tenants {
+            for sink in &mut t.sinks {
+                if let Some(f) = &mut sink.folder {
+                    fix(f);
+                }
+            }
+        }
     }
 
     /// Checks what serde cannot: AGS format, unique names, references.
@@ -347,6 +454,13 @@ impl Config {
             for a in &t.adapters {
                 if !seen.contains(a.as_str()) {
                     return Err(format!("tenant `{}` uses adapter `{a}`, which is not defined", t.ags));
+                }
+            }
+            let mut sinks = std::collections::HashSet::new();
+            for sink in &t.sinks {
+                sink.validate(&t.ags)?;
+                if !sinks.insert(sink.name.as_str()) {
+                    return Err(format!("tenant {}: sink `{}` is defined twice", t.ags, sink.name));
                 }
             }
         }

@@ -15,7 +15,9 @@
 //!    is queued again; the store ignores a second result for the same message.
 
 pub mod config;
+mod delivery;
 pub mod metrics;
+mod xdomea_sink;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -44,6 +46,9 @@ pub enum StartError {
     /// Store problem.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A sink could not be set up.
+    #[error("{0}")]
+    Sink(String),
     /// An adapter could not be loaded.
     #[error("adapter `{name}` ({path}): {reason}")]
     Adapter {
@@ -176,6 +181,7 @@ struct Tenant {
     config: Arc<BTreeMap<String, String>>,
     rate: u32,
     bucket: Option<Mutex<Bucket>>,
+    sinks: HashMap<String, Arc<delivery::Sink>>,
 }
 
 /// What a config turns into; swapped as a whole on reload.
@@ -221,6 +227,8 @@ struct Shared {
     settings: RwLock<Arc<Settings>>,
     processed: watch::Sender<u64>,
     metrics: Metrics,
+    /// Tells the delivery dispatcher that new rows may be due.
+    delivery_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -265,6 +273,7 @@ fn build_settings(
     let mut tenants = HashMap::new();
     let mut kennungen = HashMap::new();
     let mut tokens = HashMap::new();
+    let mut sinks = delivery::build(&config).map_err(StartError::Sink)?;
     for t in &config.tenants {
         let mut routes = HashMap::new();
         for name in &t.adapters {
@@ -295,6 +304,7 @@ fn build_settings(
                 config: Arc::new(t.config.clone()),
                 rate: t.rate_limit_per_sec,
                 bucket,
+                sinks: sinks.remove(&t.ags).unwrap_or_default(),
             },
         );
     }
@@ -330,6 +340,7 @@ impl Pipeline {
             settings: RwLock::new(Arc::new(settings)),
             processed,
             metrics: Metrics::default(),
+            delivery_wake: Arc::new(tokio::sync::Notify::new()),
         });
         let workers = shared
             .settings()
@@ -340,6 +351,7 @@ impl Pipeline {
         let (queue, rx) = mpsc::channel::<Job>(1024);
         tokio::spawn(dispatch(shared.clone(), rx, workers));
         tokio::spawn(checkpoint_ticker(Arc::downgrade(&shared), interval));
+        tokio::spawn(delivery::run(Arc::downgrade(&shared), shared.delivery_wake.clone()));
         let pipeline = Self { shared, queue, reloading: tokio::sync::Mutex::new(()) };
         pipeline.requeue_pending()?;
         Ok(pipeline)
@@ -461,6 +473,11 @@ impl Pipeline {
     /// The config the pipeline runs with now.
     pub fn config(&self) -> Config {
         self.shared.settings().config.clone()
+    }
+
+    /// Wakes the delivery dispatcher (after rows were queued again from outside it).
+    pub fn clone_delivery_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.shared.delivery_wake.clone()
     }
 
     /// The store, for reads.
@@ -619,6 +636,8 @@ fn journal_config(
     settings: &Settings,
     loaded: &HashMap<String, Arc<LoadedAdapter>>,
 ) -> Result<(), StoreError> {
+    let sinks = settings.config.tenants.iter().flat_map(|t| t.sinks.iter().map(|s| (t.ags.clone(), s.name.clone())));
+    store.configure_sinks(sinks.collect())?;
     let applied = applied_config(&settings.config, &settings.tenants, loaded);
     let digest = hex_sha256(applied.to_string().as_bytes());
     if store.apply_config(digest.clone(), applied)? {
@@ -644,9 +663,16 @@ fn applied_config(
                 .filter_map(|name| loaded.get(name))
                 .map(|a| serde_json::json!({"name": a.info().name, "version": a.info().version, "hash": a.content_hash()}))
                 .collect();
+            // Where records go, never the credentials.
+            let sinks: Vec<_> = t
+                .sinks
+                .iter()
+                .map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "url": s.url, "folder": s.folder}))
+                .collect();
             serde_json::json!({
                 "ags": t.ags,
                 "adapters": adapters,
+                "sinks": sinks,
                 "config": tenants.get(&t.ags).map(|x| (*x.config).clone()).unwrap_or_default(),
             })
         })
@@ -746,6 +772,9 @@ fn process(shared: &Shared, job: Job, worker: tokio::sync::OwnedSemaphorePermit)
                 records = records.len(), adapter_us = micros, "message processed");
             report(shared.store.record_processed(id, adapter_ref, records), &info);
             shared.metrics.message(&info.tenant_ags, &info.message_type, "processed");
+            if !tenant.sinks.is_empty() {
+                shared.delivery_wake.notify_one();
+            }
         }
         Err(e) => {
             tracing::warn!(tenant = %info.tenant_ags, uuid = %info.message_uuid, adapter = %adapter_ref.name,

@@ -63,6 +63,7 @@ pub struct Metrics {
     pub commit: Histogram,
     /// Messages accepted and waiting for a worker.
     pub queue_depth: AtomicI64,
+    deliveries: Mutex<BTreeMap<(String, String, &'static str), u64>>,
 }
 
 impl Default for Metrics {
@@ -73,6 +74,7 @@ impl Default for Metrics {
             adapter: Histogram::new(LATENCY),
             commit: Histogram::new(LATENCY),
             queue_depth: AtomicI64::new(0),
+            deliveries: Mutex::default(),
         }
     }
 }
@@ -85,6 +87,16 @@ impl Metrics {
     /// Counts a message outcome (`accepted`, `duplicate`, `processed`, `failed`).
     pub fn message(&self, tenant: &str, message_type: &str, outcome: &'static str) {
         *lock(&self.messages).entry((tenant.to_owned(), message_type.to_owned(), outcome)).or_default() += 1;
+    }
+
+    /// Counts a delivery attempt by its outcome (`delivered`, `retry`, `dead`).
+    pub fn delivery(&self, tenant: &str, sink: &str, outcome: &efile_bridge_store::AttemptOutcome) {
+        let o = match outcome {
+            efile_bridge_store::AttemptOutcome::Delivered(_) => "delivered",
+            efile_bridge_store::AttemptOutcome::Retry { .. } => "retry",
+            efile_bridge_store::AttemptOutcome::Dead(_) => "dead",
+        };
+        *lock(&self.deliveries).entry((tenant.to_owned(), sink.to_owned(), o)).or_default() += 1;
     }
 
     /// Counts a refusal by its error code.
@@ -107,6 +119,15 @@ impl Metrics {
         );
         for (code, n) in lock(&self.refused).iter() {
             let _ = writeln!(out, "efile_refused_total{{reason=\"{code}\"}} {n}");
+        }
+        out.push_str(
+            "# HELP efile_delivery_attempts_total Delivery attempts by tenant, sink and outcome.\n# TYPE efile_delivery_attempts_total counter\n",
+        );
+        for ((tenant, sink, outcome), n) in lock(&self.deliveries).iter() {
+            let _ = writeln!(
+                out,
+                "efile_delivery_attempts_total{{tenant=\"{tenant}\",sink=\"{sink}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
         self.adapter.render(
             &mut out,

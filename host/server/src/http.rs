@@ -19,6 +19,9 @@
 //! | `GET /v1/public-key` | anyone | the installation's checkpoint key |
 //! | `GET /v1/admin/tenants` | admin | tenants, their adapters and message counts |
 //! | `GET /v1/admin/messages[?tenant=&state=&limit=]` | admin | messages, newest first (`state=failed`: dead letters) |
+//! | `GET /v1/admin/deliveries[?tenant=&state=&limit=]`, `/v1/admin/deliveries/{id}` | admin | delivery of each record version to each sink, newest first |
+//! | `GET /v1/admin/deadletters[?tenant=]`, `/v1/admin/deadletters/{id}` | admin | deliveries that failed for good, with every attempt's error |
+//! | `POST /v1/admin/deadletters/{id}/redeliver`, `.../discard` (JSON `{"reason", "operator"}`) | admin | queue again, or give up (reason required); both journaled |
 //! | `GET /metrics` | admin | Prometheus text format |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness, readiness (storage can write) |
 
@@ -31,7 +34,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use efile_bridge_intake::ErrorClass;
 use efile_bridge_pipeline::{AuthError, Caller, Pipeline, SubmitError, Submitted};
-use efile_bridge_store::{MessageState, StoreError};
+use efile_bridge_store::{DeliveryState, MessageState, StoreError};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -408,6 +411,64 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             let store = pipeline.store();
             blocking(move || store.messages(tenant.as_deref(), state, limit).map(|m| json(StatusCode::OK, &m))).await
         }
+        (&Method::GET, ["v1", "admin", "deliveries" | "deadletters"]) => {
+            let q = req.uri().query();
+            let tenant = query_param(q, "tenant").map(str::to_owned);
+            let state = if segments[2] == "deadletters" {
+                Some(DeliveryState::Dead)
+            } else {
+                match query_param(q, "state") {
+                    None => None,
+                    Some(s) => match DeliveryState::parse(s) {
+                        Some(s) => Some(s),
+                        None => {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                "bad_query",
+                                format!("state `{s}` is not pending, delivered, dead or discarded"),
+                            );
+                        }
+                    },
+                }
+            };
+            let limit = query_param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000);
+            let store = pipeline.store();
+            blocking(move || store.deliveries(tenant.as_deref(), state, limit).map(|d| json(StatusCode::OK, &d))).await
+        }
+        (&Method::GET, ["v1", "admin", "deliveries" | "deadletters", id]) => {
+            let (store, id) = (pipeline.store(), (*id).to_owned());
+            blocking(move || {
+                Ok(match store.delivery(None, &id)? {
+                    Some(d) => json(StatusCode::OK, &d),
+                    None => error(StatusCode::NOT_FOUND, "not_found", format!("no delivery {id}")),
+                })
+            })
+            .await
+        }
+        (&Method::POST, ["v1", "admin", "deadletters", id, action @ ("redeliver" | "discard")]) => {
+            let (id, action) = ((*id).to_owned(), *action);
+            let body = match read_json(req, body_timeout).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let operator = body.get("operator").and_then(|o| o.as_str()).filter(|o| !o.trim().is_empty());
+            let by = decided_by(&caller, None) + &operator.map(|o| format!(" operator:{o}")).unwrap_or_default();
+            let store = pipeline.store();
+            let wake = pipeline.clone_delivery_wake();
+            if action == "redeliver" {
+                return blocking(move || {
+                    let d = store.redeliver(None, &id, &by)?;
+                    wake.notify_one();
+                    Ok(json(StatusCode::OK, &d))
+                })
+                .await;
+            }
+            let Some(reason) = body.get("reason").and_then(|r| r.as_str()).filter(|r| !r.trim().is_empty()) else {
+                return error(StatusCode::BAD_REQUEST, "bad_request", "say why: {\"reason\": \"...\"}");
+            };
+            let reason = reason.to_owned();
+            blocking(move || store.discard(None, &id, &by, &reason).map(|d| json(StatusCode::OK, &d))).await
+        }
         (
             _,
             ["v1", "messages", ..]
@@ -480,6 +541,23 @@ async fn decide_review(
     let by = decided_by(caller, clerk.as_deref());
     let store = pipeline.store();
     blocking(move || store.decide_review(Some(&ags), &id, decision, &by).map(|item| json(StatusCode::OK, &item))).await
+}
+
+/// A small JSON request body (an empty body is `{}`).
+async fn read_json(req: Request<Incoming>, body_timeout: Duration) -> Result<serde_json::Value, Response<Body>> {
+    const LIMIT: usize = 16 * 1024;
+    let body = match tokio::time::timeout(body_timeout, Limited::new(req.into_body(), LIMIT).collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            return Err(error(StatusCode::BAD_REQUEST, "bad_request", format!("send at most {LIMIT} bytes of JSON")));
+        }
+        Err(_) => return Err(error(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the body did not arrive in time")),
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_request", format!("body is not JSON: {e}")))
 }
 
 fn own_tenant(caller: &Caller) -> Option<String> {

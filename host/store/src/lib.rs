@@ -185,6 +185,133 @@ pub enum ReviewDecision {
     NewCitizen,
 }
 
+/// Where a record version is in its delivery to one sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// The sink confirmed it.
+    Delivered,
+    /// Every attempt failed, or the sink refused it for good: a dead letter.
+    Dead,
+    /// An operator gave it up.
+    Discarded,
+}
+
+impl DeliveryState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::Discarded => "discarded",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead, Self::Discarded].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// A delivery whose next attempt is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// Internal id.
+    pub id: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// Sink name (per tenant).
+    pub sink: String,
+}
+
+/// Everything a sink needs to deliver one record version.
+#[derive(Debug, Clone)]
+pub struct DeliveryItem {
+    /// Internal id.
+    pub id: i64,
+    /// Public id.
+    pub delivery_id: String,
+    /// Stable per record version, across retries and restarts: `DOCUMENT.vVERSION`.
+    pub idempotency_key: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Sink name.
+    pub sink: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Citizen id.
+    pub citizen_id: String,
+    /// Document id.
+    pub document_id: String,
+    /// Version.
+    pub version: u32,
+    /// The message the record came from.
+    pub message_uuid: String,
+    /// Its type code.
+    pub message_type: String,
+    /// When the journal accepted it.
+    pub received_at: String,
+    /// The record.
+    pub record: EfileRecord,
+    /// The original message (empty once deleted by retention).
+    pub original_xml: Vec<u8>,
+}
+
+/// One failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AttemptError {
+    /// When (RFC 3339).
+    pub at: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// A record version's delivery to one sink, as the API and `files show` present it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryView {
+    /// Public id (dead letters are addressed by it).
+    pub delivery_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Sink name.
+    pub sink: String,
+    /// State.
+    pub state: DeliveryState,
+    /// Document id.
+    pub document_id: String,
+    /// Version.
+    pub version: u32,
+    /// Idempotency key sent with every attempt.
+    pub idempotency_key: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Every failed attempt, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<AttemptError>,
+    /// Journal index of the entry that recorded the outcome (delivered, dead, discarded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_index: Option<u64>,
+}
+
+/// How an attempt ended, as the delivery worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Delivered; what the sink answered (status, reply id), no personal data.
+    Delivered(String),
+    /// Failed; retry at this time (unix milliseconds).
+    Retry {
+        /// The error.
+        error: String,
+        /// Next attempt.
+        at_ms: i64,
+    },
+    /// Failed for good (attempts exhausted or refused): a dead letter.
+    Dead(String),
+}
+
 /// One payload that retention deletes (or would delete).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
@@ -482,6 +609,9 @@ pub struct DocumentView {
     /// The record's content was deleted at the end of its retention period (metadata gone,
     /// the journal still proves it existed).
     pub content_deleted: bool,
+    /// Delivery to each sink of the tenant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryView>,
 }
 
 /// What a storage backend offers the pipeline.
@@ -556,6 +686,37 @@ pub trait Storage: Send + Sync + 'static {
         decision: ReviewDecision,
         by: &str,
     ) -> Result<ReviewItem, StoreError>;
+    /// Replaces the configured sinks (tenant, sink name); new record versions are queued for
+    /// each sink of their tenant. Pending deliveries to a sink no longer configured wait.
+    fn configure_sinks(&self, sinks: Vec<(String, String)>) -> Result<(), StoreError>;
+    /// Deliveries due at `now_ms` to configured sinks, oldest first, at most one per citizen
+    /// and sink (a citizen's records reach a sink in order), leaving out `busy` ones.
+    fn due_deliveries(&self, now_ms: i64, limit: u32, busy: &[i64]) -> Result<Vec<DueDelivery>, StoreError>;
+    /// When the earliest pending delivery to a configured sink is due (unix ms).
+    fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
+    /// What a sink needs to deliver `id`.
+    fn delivery_item(&self, id: i64) -> Result<DeliveryItem, StoreError>;
+    /// Records an attempt's outcome; delivered and dead are journal entries.
+    fn delivery_attempted(&self, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// Deliveries of one tenant or all, in a state, newest first.
+    fn deliveries(
+        &self,
+        tenant: Option<&str>,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, StoreError>;
+    /// One delivery by public id.
+    fn delivery(&self, tenant: Option<&str>, delivery_id: &str) -> Result<Option<DeliveryView>, StoreError>;
+    /// Queues a dead letter again (a journal entry naming who asked).
+    fn redeliver(&self, tenant: Option<&str>, delivery_id: &str, by: &str) -> Result<DeliveryView, StoreError>;
+    /// Gives a dead letter up (a journal entry naming who and why).
+    fn discard(
+        &self,
+        tenant: Option<&str>,
+        delivery_id: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<DeliveryView, StoreError>;
     /// Places a legal hold on a citizen's file.
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError>;
     /// Lifts a legal hold; false if there was none.
@@ -567,6 +728,11 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Now, RFC 3339 in UTC with millisecond precision.
+/// Unix time in milliseconds (the delivery queue's clock).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");

@@ -13,6 +13,7 @@ use efile_bridge_model::{EfileRecord, MessageInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod citizens;
+mod delivery;
 mod retention;
 mod review;
 mod verify;
@@ -23,9 +24,10 @@ use efile_bridge_journal::merkle;
 use efile_bridge_journal::receipt::Receipt as JournalReceipt;
 
 use crate::{
-    Accepted, AdapterRef, CaseView, CitizenFile, CitizenSummary, Deletion, DocumentRef, DocumentView, FileView, Hold,
-    MessageCount, MessageLine, MessageState, MessageStatus, NewMessage, PendingMessage, Receipt, ReviewDecision,
-    ReviewItem, Storage, StoreError, VerifyReport, VerifyStage, now_rfc3339,
+    Accepted, AdapterRef, AttemptOutcome, CaseView, CitizenFile, CitizenSummary, Deletion, DeliveryItem, DeliveryState,
+    DeliveryView, DocumentRef, DocumentView, DueDelivery, FileView, Hold, MessageCount, MessageLine, MessageState,
+    MessageStatus, NewMessage, PendingMessage, Receipt, ReviewDecision, ReviewItem, Storage, StoreError, VerifyReport,
+    VerifyStage, now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -152,6 +154,32 @@ CREATE TABLE IF NOT EXISTS reviews (
     UNIQUE (message_id, record_no)
 );
 CREATE INDEX IF NOT EXISTS reviews_open ON reviews (tenant) WHERE decided_idx IS NULL;
+CREATE TABLE IF NOT EXISTS sinks (
+    tenant TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+-- One row per record version and sink: the durable delivery queue.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY,
+    public_id       TEXT NOT NULL UNIQUE,
+    tenant          TEXT NOT NULL,
+    sink            TEXT NOT NULL,
+    document_id     INTEGER NOT NULL REFERENCES documents (id),
+    version         INTEGER NOT NULL,
+    citizen_id      INTEGER NOT NULL REFERENCES citizens (id),
+    idempotency_key TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_at_ms      INTEGER NOT NULL,
+    errors          TEXT NOT NULL DEFAULT '[]',
+    outcome_idx     INTEGER,
+    created_idx     INTEGER NOT NULL,
+    UNIQUE (tenant, sink, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at_ms) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_citizen ON deliveries (tenant, sink, citizen_id, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_document ON deliveries (document_id);
 CREATE TRIGGER IF NOT EXISTS reviews_decided_once BEFORE UPDATE ON reviews
     WHEN OLD.decided_idx IS NOT NULL OR NEW.content_digest IS NOT OLD.content_digest
          OR NEW.opened_idx IS NOT OLD.opened_idx
@@ -607,7 +635,7 @@ fn processed(
         let digest = store_payload(tx, &content)?;
         match citizens::resolve(tx, &tenant, record, idx)? {
             Resolution::Citizen(citizen) => {
-                let doc = file_record(tx, citizen, record, id, &uuid, no as u32, digest, idx)?;
+                let doc = file_record(tx, &tenant, citizen, record, id, &uuid, no as u32, digest, idx)?;
                 produced.push(serde_json::json!({"document": doc, "version": 1, "digest": hex::encode(digest)}));
             }
             Resolution::Ambiguous { candidates, reason } => {
@@ -636,9 +664,10 @@ fn processed(
 /// Files one record under a citizen: finds or opens the file (Akte) for its file-plan code and
 /// the case (Vorgang), and adds the document with version 1 whose content is the payload
 /// `digest`, recorded by journal entry `idx`. Returns the document's public id.
-#[allow(clippy::too_many_arguments, reason = "one row in each of four tables")]
+#[allow(clippy::too_many_arguments, reason = "one row in each of five tables")]
 fn file_record(
     tx: &Connection,
+    tenant: &str,
     citizen: i64,
     record: &EfileRecord,
     message_id: i64,
@@ -685,6 +714,7 @@ fn file_record(
         "INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)",
     )?
     .execute(params![document, &digest[..], idx as i64])?;
+    delivery::enqueue(tx, tenant, document, &doc_public, 1, citizen, idx)?;
     Ok(doc_public)
 }
 
@@ -1014,6 +1044,56 @@ impl Storage for SqliteStore {
         self.write(move |c, head, _| review::decide(c, head, tenant.as_deref(), &review_id, decision, &by))
     }
 
+    fn configure_sinks(&self, sinks: Vec<(String, String)>) -> Result<(), StoreError> {
+        self.write(move |c, _, _| delivery::configure(c, &sinks))
+    }
+
+    fn due_deliveries(&self, now_ms: i64, limit: u32, busy: &[i64]) -> Result<Vec<DueDelivery>, StoreError> {
+        self.read(|c| delivery::due(c, now_ms, limit, busy))
+    }
+
+    fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        self.read(delivery::next_at)
+    }
+
+    fn delivery_item(&self, id: i64) -> Result<DeliveryItem, StoreError> {
+        self.read(|c| delivery::item(c, id))
+    }
+
+    fn delivery_attempted(&self, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        self.write(move |c, head, _| delivery::attempted(c, head, id, outcome))
+    }
+
+    fn deliveries(
+        &self,
+        tenant: Option<&str>,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        self.read(|c| delivery::list(c, tenant, state, limit))
+    }
+
+    fn delivery(&self, tenant: Option<&str>, delivery_id: &str) -> Result<Option<DeliveryView>, StoreError> {
+        self.read(|c| delivery::get(c, tenant, delivery_id))
+    }
+
+    fn redeliver(&self, tenant: Option<&str>, delivery_id: &str, by: &str) -> Result<DeliveryView, StoreError> {
+        let (tenant, id, by) = (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned());
+        self.write(move |c, head, _| delivery::redeliver(c, head, tenant.as_deref(), &id, &by))
+    }
+
+    fn discard(
+        &self,
+        tenant: Option<&str>,
+        delivery_id: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<DeliveryView, StoreError> {
+        let (tenant, id, by, reason) =
+            (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned(), reason.to_owned());
+        self.write(move |c, head, _| delivery::discard(c, head, tenant.as_deref(), &id, &by, &reason))
+    }
+
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {
         let (tenant, citizen_id, reason) = (tenant.to_owned(), citizen_id.to_owned(), reason.to_owned());
         self.write(move |c, head, _| retention::hold_add(c, head, &tenant, &citizen_id, &reason))
@@ -1066,7 +1146,7 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
             let drows = c
                 .prepare_cached(
                     "SELECT d.public_id, d.document_type, d.title, d.event_date, d.retention_deadline, d.retention_rule,
-                            d.confidentiality, v.version, m.uuid, p.data
+                            d.confidentiality, v.version, m.uuid, p.data, d.id
                      FROM documents d
                      JOIN document_versions v ON v.document_id = d.id
                           AND v.version = (SELECT MAX(version) FROM document_versions WHERE document_id = d.id)
@@ -1077,7 +1157,7 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
                 .query_map([cid], |r| {
                     let content: Option<Vec<u8>> = r.get(9)?;
                     let record: Option<EfileRecord> = content.and_then(|b| serde_json::from_slice(&b).ok());
-                    Ok(DocumentView {
+                    Ok((r.get::<_, i64>(10)?, DocumentView {
                         document_id: r.get(0)?,
                         document_type: r.get(1)?,
                         title: r.get(2)?,
@@ -1090,9 +1170,17 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
                         metadata: record.as_ref().map(|r| r.metadata.clone()).unwrap_or_default(),
                         content_deleted: record.is_none(),
                         attachments: record.map(|r| r.attachments.into_iter().map(|a| a.name).collect()).unwrap_or_default(),
-                    })
+                        deliveries: Vec::new(),
+                    }))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let drows = drows
+                .into_iter()
+                .map(|(row, mut view)| {
+                    view.deliveries = delivery::of_document(c, row)?;
+                    Ok(view)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             cases.push(CaseView { case_id, case_type, documents: drows });
         }
         files.push(FileView { file_id, file_plan_code, subject, cases });

@@ -186,8 +186,17 @@ pub(super) fn decide(
         .prepare_cached("SELECT message_id, content_digest FROM reviews WHERE id = ?1")?
         .query_row([found.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let digest = to_hash(&digest);
-    let document =
-        file_record(tx, citizen, &record, message_id, &found.item.message_uuid, found.item.record_no, digest, idx)?;
+    let document = file_record(
+        tx,
+        &tenant,
+        citizen,
+        &record,
+        message_id,
+        &found.item.message_uuid,
+        found.item.record_no,
+        digest,
+        idx,
+    )?;
     let citizen_public: String =
         tx.prepare_cached("SELECT public_id FROM citizens WHERE id = ?1")?.query_row([citizen], |r| r.get(0))?;
     let meta = serde_json::json!({
