@@ -16,11 +16,11 @@
 //! exponential backoff with jitter; any other 4xx, or `max_attempts` failures, make the row a
 //! dead letter (`delivery-dead` journal entry with every attempt's error).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use efile_bridge_store::{AttemptOutcome, DeliveryItem, Storage, StoreError};
+use efile_bridge_store::{AttemptOutcome, DeliveryItem, DueDelivery, Storage, StoreError};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::Shared;
@@ -32,6 +32,10 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 
 /// Rows asked for per round.
 const BATCH: u32 = 256;
+
+/// Rows read earlier are started without a new query for at most this long (a row queued
+/// meanwhile, e.g. a redelivery, waits at most this long behind them).
+const REQUERY: Duration = Duration::from_millis(500);
 
 /// A configured sink, ready to deliver.
 pub(crate) struct Sink {
@@ -201,31 +205,38 @@ async fn attempt(sink: &Sink, item: &DeliveryItem) -> Result<String, Failure> {
 pub(crate) async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
     let busy: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let mut rng = fastrand::Rng::new();
+    // Due rows read but not started yet (their sink was full): started from here as slots free
+    // up, so a finished attempt does not cost a queue query. Every row in it is the head of
+    // its citizen's queue; a citizen's next row only appears in a later query.
+    let mut ready: VecDeque<DueDelivery> = VecDeque::new();
+    let mut last_query = Instant::now();
     loop {
         let Some(s) = shared.upgrade() else { return };
         let store = s.store.clone();
         let settings = s.settings();
         drop(s);
-        let taken: Vec<i64> = busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
         let now = efile_bridge_store::now_ms();
-        let due = {
+        if ready.is_empty() || last_query.elapsed() >= REQUERY {
+            let taken: Vec<i64> =
+                busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
             let store = store.clone();
-            tokio::task::spawn_blocking(move || store.due_deliveries(now, BATCH, &taken)).await
-        };
-        let due = match due {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot read the delivery queue");
-                Vec::new()
+            match tokio::task::spawn_blocking(move || store.due_deliveries(now, BATCH, &taken)).await {
+                Ok(Ok(d)) => ready = d.into(),
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot read the delivery queue"),
+                Err(_) => return,
             }
-            Err(_) => return,
-        };
+            last_query = Instant::now();
+        }
         let mut started = 0usize;
-        for d in due {
+        let mut waiting = VecDeque::with_capacity(ready.len());
+        while let Some(d) = ready.pop_front() {
             let Some(sink) = settings.tenants.get(&d.tenant).and_then(|t| t.sinks.get(&d.sink)).cloned() else {
                 continue;
             };
-            let Ok(permit) = sink.slots.clone().try_acquire_owned() else { continue };
+            let Ok(permit) = sink.slots.clone().try_acquire_owned() else {
+                waiting.push_back(d);
+                continue;
+            };
             busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(d.id);
             started += 1;
             let (store, busy, wake, seed) = (store.clone(), busy.clone(), wake.clone(), rng.u64(..));
@@ -240,12 +251,16 @@ pub(crate) async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
                 wake.notify_one();
             });
         }
-        let wait = if started > 0 {
-            // More may be due right away (the batch was full).
+        ready = waiting;
+        let wait = if started > 0 && ready.is_empty() {
+            // The batch may have been full: look again right away.
             Duration::ZERO
+        } else if !ready.is_empty() {
+            // Rows wait for a slot: the wake-up of a finished attempt starts the next one.
+            IDLE_POLL
         } else {
-            // Nothing startable: rows due but their sink full or their citizen's earlier row in
-            // flight wait for the wake-up a finished attempt sends.
+            // Nothing startable: the next row is due later, or its citizen's earlier row is
+            // in flight (the wake-up a finished attempt sends covers that).
             let next = {
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.next_delivery_at()).await.ok().and_then(Result::ok).flatten()
