@@ -93,6 +93,7 @@ async fn every_refusal_is_clear_and_stores_nothing() {
             rate_limit_per_sec: 0,
             rate_burst: None,
             sinks: Vec::new(),
+            sandbox: Default::default(),
         });
     })
     .await;

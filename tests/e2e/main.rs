@@ -5,6 +5,7 @@ mod delivery;
 mod drop_folder;
 mod fixtures;
 mod generator;
+mod hostile;
 mod http;
 mod journal;
 mod life;

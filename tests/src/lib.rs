@@ -86,6 +86,7 @@ pub fn config(data_dir: &Path) -> Config {
             rate_limit_per_sec: 0,
             rate_burst: None,
             sinks: Vec::new(),
+            sandbox: Default::default(),
         });
     }
     config

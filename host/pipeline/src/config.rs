@@ -150,20 +150,54 @@ impl LimitsConfig {
     }
 }
 
-/// Sandbox limits.
-#[derive(Debug, Clone, Deserialize)]
+/// Sandbox limits (`[sandbox]`): what every tenant gets unless its `[tenant.sandbox]` says
+/// otherwise.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// Time budget for one adapter call in milliseconds. Default 1000.
     pub cpu_budget_ms: u64,
-    /// Memory limit for one adapter instance in MiB. Default 64.
+    /// Memory limit for one adapter instance in MiB. Default 64, at most 256.
     pub max_memory_mib: usize,
+    /// Most output of one adapter call (records, strings, attachments) in MiB. Default 16.
+    pub max_output_mib: usize,
+    /// Adapter calls one tenant may run at once. Default: every worker if only one tenant is
+    /// configured, otherwise one fewer than the workers (at least one), so that no tenant
+    /// can occupy every worker.
+    pub max_concurrent_maps: Option<usize>,
 }
+
+/// A tenant's own sandbox limits (`[tenant.sandbox]`); a key left out is the `[sandbox]` one.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSandboxConfig {
+    /// See [`SandboxConfig::cpu_budget_ms`].
+    pub cpu_budget_ms: Option<u64>,
+    /// See [`SandboxConfig::max_memory_mib`].
+    pub max_memory_mib: Option<usize>,
+    /// See [`SandboxConfig::max_output_mib`].
+    pub max_output_mib: Option<usize>,
+    /// See [`SandboxConfig::max_concurrent_maps`].
+    pub max_concurrent_maps: Option<usize>,
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// The largest `max_output_mib`: a call's output is held in memory until it is stored.
+const MAX_OUTPUT_MIB: usize = 1024;
+
+/// The largest `max_concurrent_maps`; far more than any host has workers.
+const MAX_CONCURRENT_MAPS: usize = 4096;
 
 impl Default for SandboxConfig {
     fn default() -> Self {
         let d = efile_bridge_runtime::SandboxLimits::default();
-        Self { cpu_budget_ms: d.cpu_budget.as_millis() as u64, max_memory_mib: d.max_memory_bytes / (1024 * 1024) }
+        Self {
+            cpu_budget_ms: d.cpu_budget.as_millis() as u64,
+            max_memory_mib: d.max_memory_bytes / MIB,
+            max_output_mib: d.max_output_bytes / MIB,
+            max_concurrent_maps: None,
+        }
     }
 }
 
@@ -172,8 +206,41 @@ impl SandboxConfig {
     pub fn to_limits(&self) -> efile_bridge_runtime::SandboxLimits {
         efile_bridge_runtime::SandboxLimits {
             cpu_budget: std::time::Duration::from_millis(self.cpu_budget_ms),
-            max_memory_bytes: self.max_memory_mib * 1024 * 1024,
+            max_memory_bytes: self.max_memory_mib * MIB,
+            max_output_bytes: self.max_output_mib * MIB,
         }
+    }
+
+    /// The limits of a tenant: its own where it set them, these otherwise.
+    pub fn for_tenant(&self, own: &TenantSandboxConfig) -> Self {
+        Self {
+            cpu_budget_ms: own.cpu_budget_ms.unwrap_or(self.cpu_budget_ms),
+            max_memory_mib: own.max_memory_mib.unwrap_or(self.max_memory_mib),
+            max_output_mib: own.max_output_mib.unwrap_or(self.max_output_mib),
+            max_concurrent_maps: own.max_concurrent_maps.or(self.max_concurrent_maps),
+        }
+    }
+
+    /// `table` is where the values come from, for the message (`sandbox`, `tenant X: sandbox`).
+    fn validate(&self, table: &str) -> Result<(), String> {
+        let ceiling = efile_bridge_runtime::RuntimeConfig::default().max_memory_bytes / MIB;
+        if self.cpu_budget_ms == 0 {
+            return Err(format!("{table}.cpu_budget_ms must be greater than 0"));
+        }
+        if self.max_memory_mib == 0 || self.max_memory_mib > ceiling {
+            let v = self.max_memory_mib;
+            return Err(format!(
+                "{table}.max_memory_mib = {v} must be between 1 and {ceiling} (the sandbox's ceiling)"
+            ));
+        }
+        if self.max_output_mib == 0 || self.max_output_mib > MAX_OUTPUT_MIB {
+            let v = self.max_output_mib;
+            return Err(format!("{table}.max_output_mib = {v} must be between 1 and {MAX_OUTPUT_MIB}"));
+        }
+        if let Some(n) = self.max_concurrent_maps.filter(|n| !(1..=MAX_CONCURRENT_MAPS).contains(n)) {
+            return Err(format!("{table}.max_concurrent_maps = {n} must be between 1 and {MAX_CONCURRENT_MAPS}"));
+        }
+        Ok(())
     }
 }
 
@@ -219,6 +286,9 @@ pub struct TenantConfig {
     /// keeps them). Each record version goes to every sink.
     #[serde(default, rename = "sink")]
     pub sinks: Vec<SinkConfig>,
+    /// The tenant's own sandbox limits (`[tenant.sandbox]`), each defaulting to `[sandbox]`.
+    #[serde(default)]
+    pub sandbox: TenantSandboxConfig,
 }
 
 /// What kind of system a sink delivers to.
@@ -430,6 +500,8 @@ impl Config {
                 .ok_or_else(|| format!("auth.admin_tokens: `{h}` is not `sha256:` and 64 hex digits"))?;
             tokens.insert(hash);
         }
+        // Before the tenants, so that a bad default is not blamed on the first tenant.
+        self.sandbox.validate("sandbox")?;
         let mut kennungen = std::collections::HashSet::new();
         let mut tenants = std::collections::HashSet::new();
         for t in &self.tenants {
@@ -456,6 +528,7 @@ impl Config {
                     return Err(format!("tenant `{}` uses adapter `{a}`, which is not defined", t.ags));
                 }
             }
+            self.sandbox.for_tenant(&t.sandbox).validate(&format!("tenant {}: sandbox", t.ags))?;
             let mut sinks = std::collections::HashSet::new();
             for sink in &t.sinks {
                 sink.validate(&t.ags)?;
@@ -466,9 +539,6 @@ impl Config {
         }
         if self.checkpoint_interval_secs == 0 {
             return Err("checkpoint_interval_secs must be greater than 0".into());
-        }
-        if self.sandbox.cpu_budget_ms == 0 {
-            return Err("sandbox.cpu_budget_ms must be greater than 0".into());
         }
         Ok(())
     }
@@ -482,6 +552,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tenant_with(sandbox: &str) -> String {
+        format!(
+            "[sandbox]\ncpu_budget_ms = 500\n[[tenant]]\nags='09162000'\nname='M'\nadapters=[]\n[tenant.sandbox]\n{sandbox}"
+        )
+    }
+
+    #[test]
+    fn a_tenant_sandbox_overrides_only_what_it_sets() {
+        let cfg: Config = toml::from_str(&tenant_with("max_output_mib = 2\nmax_concurrent_maps = 1")).expect("parses");
+        cfg.validate().expect("valid");
+        let own = cfg.sandbox.for_tenant(&cfg.tenants[0].sandbox);
+        assert_eq!((own.cpu_budget_ms, own.max_output_mib, own.max_concurrent_maps), (500, 2, Some(1)));
+        assert_eq!(own.max_memory_mib, SandboxConfig::default().max_memory_mib);
+        let limits = own.to_limits();
+        assert_eq!((limits.cpu_budget.as_millis(), limits.max_output_bytes), (500, 2 * MIB));
+    }
+
+    #[test]
+    fn bad_sandbox_values_are_named_with_their_tenant() {
+        let e = toml::from_str::<Config>(&tenant_with("cpu_budget = 5")).expect_err("unknown key");
+        assert!(e.to_string().contains("cpu_budget"), "{e}");
+        let cfg: Config = toml::from_str(&tenant_with("max_memory_mib = 4096")).expect("parses");
+        let e = cfg.validate().expect_err("over the ceiling");
+        assert!(e.contains("tenant 09162000: sandbox.max_memory_mib = 4096"), "{e}");
+        let cfg: Config = toml::from_str(&tenant_with("max_output_mib = 0")).expect("parses");
+        assert!(cfg.validate().expect_err("zero").contains("sandbox.max_output_mib = 0"));
+        let cfg: Config = toml::from_str(&tenant_with("max_concurrent_maps = 0")).expect("parses");
+        assert!(cfg.validate().expect_err("zero").contains("sandbox.max_concurrent_maps = 0"));
+        let cfg: Config = toml::from_str("[sandbox]\ncpu_budget_ms = 0").expect("parses");
+        assert!(cfg.validate().expect_err("zero").starts_with("sandbox.cpu_budget_ms"));
+    }
 
     #[test]
     fn unknown_keys_are_refused_with_their_name() {

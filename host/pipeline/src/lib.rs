@@ -182,6 +182,11 @@ struct Tenant {
     rate: u32,
     bucket: Option<Mutex<Bucket>>,
     sinks: HashMap<String, Arc<delivery::Sink>>,
+    /// `[sandbox]` with the tenant's own `[tenant.sandbox]` values applied.
+    sandbox: SandboxLimits,
+    /// One permit per adapter call the tenant may run at once (`max_concurrent_maps`). A
+    /// reload makes a new one; calls running under the old one finish uncounted.
+    maps: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a config turns into; swapped as a whole on reload.
@@ -194,7 +199,6 @@ struct Settings {
     admin: HashSet<[u8; 32]>,
     open: bool,
     limits: efile_bridge_intake::Limits,
-    sandbox: SandboxLimits,
     config: Config,
 }
 
@@ -274,6 +278,9 @@ fn build_settings(
     let mut kennungen = HashMap::new();
     let mut tokens = HashMap::new();
     let mut sinks = delivery::build(&config).map_err(StartError::Sink)?;
+    // With one tenant there is nobody to keep a worker free for.
+    let default_maps =
+        if config.tenants.len() > 1 { workers(&config).saturating_sub(1).max(1) } else { workers(&config) };
     for t in &config.tenants {
         let mut routes = HashMap::new();
         for name in &t.adapters {
@@ -305,6 +312,10 @@ fn build_settings(
                 rate: t.rate_limit_per_sec,
                 bucket,
                 sinks: sinks.remove(&t.ags).unwrap_or_default(),
+                sandbox: config.sandbox.for_tenant(&t.sandbox).to_limits(),
+                maps: Arc::new(tokio::sync::Semaphore::new(
+                    config.sandbox.for_tenant(&t.sandbox).max_concurrent_maps.unwrap_or(default_maps),
+                )),
             },
         );
     }
@@ -316,7 +327,6 @@ fn build_settings(
         admin,
         open: config.auth.mode == config::AuthMode::Open,
         limits: config.limits.to_limits(),
-        sandbox: config.sandbox.to_limits(),
         config,
     };
     Ok((settings, loaded))
@@ -342,12 +352,7 @@ impl Pipeline {
             metrics: Metrics::default(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
         });
-        let workers = shared
-            .settings()
-            .config
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .max(1);
+        let workers = workers(&shared.settings().config);
         let (queue, rx) = mpsc::channel::<Job>(1024);
         tokio::spawn(dispatch(shared.clone(), rx, workers));
         tokio::spawn(checkpoint_ticker(Arc::downgrade(&shared), interval));
@@ -669,12 +674,17 @@ fn applied_config(
                 .iter()
                 .map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "url": s.url, "folder": s.folder}))
                 .collect();
-            serde_json::json!({
+            let mut tenant = serde_json::json!({
                 "ags": t.ags,
                 "adapters": adapters,
                 "sinks": sinks,
                 "config": tenants.get(&t.ags).map(|x| (*x.config).clone()).unwrap_or_default(),
-            })
+            });
+            // Only when set, so that configs without it keep their digest.
+            if t.sandbox != config::TenantSandboxConfig::default() {
+                tenant["sandbox"] = sandbox_json(&config.sandbox.for_tenant(&t.sandbox));
+            }
+            tenant
         })
         .collect();
     list.sort_by(|a, b| a["ags"].as_str().cmp(&b["ags"].as_str()));
@@ -685,7 +695,16 @@ fn applied_config(
             "max_depth": config.limits.max_depth,
             "max_elements": config.limits.max_elements,
         },
-        "sandbox": {"cpu_budget_ms": config.sandbox.cpu_budget_ms, "max_memory_mib": config.sandbox.max_memory_mib},
+        "sandbox": sandbox_json(&config.sandbox),
+    })
+}
+
+fn sandbox_json(s: &config::SandboxConfig) -> serde_json::Value {
+    serde_json::json!({
+        "cpu_budget_ms": s.cpu_budget_ms,
+        "max_memory_mib": s.max_memory_mib,
+        "max_output_mib": s.max_output_mib,
+        "max_concurrent_maps": s.max_concurrent_maps,
     })
 }
 
@@ -717,6 +736,17 @@ async fn checkpoint_ticker(shared: std::sync::Weak<Shared>, interval: std::time:
 /// the adapters.
 const MAX_PENDING_RESULTS: usize = 1024;
 
+/// Message processing workers: `workers` in the config, else one per CPU.
+fn workers(config: &Config) -> usize {
+    config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1)
+}
+
+/// What an adapter call holds while it runs: a worker, and one of its tenant's call permits.
+struct Slot {
+    _worker: tokio::sync::OwnedSemaphorePermit,
+    _tenant: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, workers: usize) {
     // `workers` adapters run at once. A worker is free again as soon as its adapter returned:
     // waiting for the result's commit (an fsync) would cap throughput at workers / fsync time.
@@ -725,20 +755,30 @@ async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, workers: usi
     let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_RESULTS));
     while let Some(job) = rx.recv().await {
         shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-        let (Ok(worker), Ok(result)) = (permits.clone().acquire_owned().await, pending.clone().acquire_owned().await)
-        else {
+        let Ok(result) = pending.clone().acquire_owned().await else {
             break;
         };
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            process(&shared, job, worker);
-            drop(result);
-            shared.processed.send_modify(|n| *n += 1);
+        // Each job waits for its tenant's permit, then a worker, in a task of its own: a
+        // tenant at its `max_concurrent_maps` (a flood of runaway adapters, say) waits without
+        // holding a worker, and without holding up other tenants' messages queued behind.
+        let tenant = shared.settings().tenants.get(&job.info.tenant_ags).map(|t| t.maps.clone());
+        let (shared, permits) = (shared.clone(), permits.clone());
+        tokio::spawn(async move {
+            let tenant = match tenant {
+                Some(maps) => maps.acquire_owned().await.ok(),
+                None => None,
+            };
+            let Ok(worker) = permits.acquire_owned().await else { return };
+            tokio::task::spawn_blocking(move || {
+                process(&shared, job, Slot { _worker: worker, _tenant: tenant });
+                drop(result);
+                shared.processed.send_modify(|n| *n += 1);
+            });
         });
     }
 }
 
-fn process(shared: &Shared, job: Job, worker: tokio::sync::OwnedSemaphorePermit) {
+fn process(shared: &Shared, job: Job, worker: Slot) {
     let Job { id, info, body } = job;
     let kind = MessageKind {
         standard: info.standard.clone(),
@@ -762,7 +802,7 @@ fn process(shared: &Shared, job: Job, worker: tokio::sync::OwnedSemaphorePermit)
         hash: adapter.content_hash().to_owned(),
     };
     let started = std::time::Instant::now();
-    let result = shared.runtime.map(adapter, tenant.config.clone(), &settings.sandbox, &info, &body);
+    let result = shared.runtime.map(adapter, tenant.config.clone(), &tenant.sandbox, &info, &body);
     shared.metrics.adapter.observe(started.elapsed());
     drop(worker);
     let micros = started.elapsed().as_micros() as u64;

@@ -14,11 +14,15 @@
 //!   [`SandboxError`] an operator can act on.
 //!
 //! What the adapter can reach: the `host` interface of the WIT world (logging at debug level
-//! and its tenant's config) and a WASI context with nothing in it (no preopened directories,
-//! no environment, no sockets, no stdin), a deterministic random source and clocks frozen at
-//! zero, so that `map` is a pure function of its inputs and replays give identical records.
+//! and its tenant's config), stdio (stdin empty, stdout and stderr kept as a bounded tail),
+//! an empty environment and a deterministic random source, so that `map` is a pure function
+//! of its inputs and replays give identical records. Files, sockets, clocks and every other
+//! import stop the call with [`SandboxError::Denied`] (see `capabilities`). What the adapter
+//! hands the host is copied within [`SandboxLimits::max_output_bytes`].
 
 mod bindings;
+mod capabilities;
+mod console;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -30,13 +34,28 @@ use efile_bridge_model::{AdapterInfo, EfileRecord, MappingError, MessageInfo};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use bindings::{Adapter, AdapterPre, LogLevel};
+use capabilities::Denied;
+use console::Tail;
 
 /// How often the epoch advances; the CPU budget is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The wasm call stack an instance may use, in bytes (engine-wide). Deep enough for any
+/// recursive descent over a message the intake accepts (at most 64 levels of nesting).
+const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// Longest message or XML path of a mapping error kept, in bytes: it goes into the journal.
+const MAX_ERROR_TEXT: usize = 1024;
+
+/// Longest panic message kept, in bytes.
+const MAX_PANIC_TEXT: usize = 512;
+
+/// How wasmtime words running out of hostcall fuel. Its error type is private, so the
+/// message is matched; `tests/e2e/sandbox.rs` fails if an upgrade changes it.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// Limits for one adapter call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +64,23 @@ pub struct SandboxLimits {
     pub cpu_budget: Duration,
     /// Largest linear memory an instance may grow to, in bytes.
     pub max_memory_bytes: usize,
+    /// Most bytes the host copies out of one call: every string and attachment byte of the
+    /// records, plus what each record, identifier, metadata pair and attachment takes in
+    /// the host; also the most one `log` or `config-get` call may pass.
+    pub max_output_bytes: usize,
 }
 
 impl Default for SandboxLimits {
     fn default() -> Self {
         // A 30 KB message maps in well under a millisecond; a second is a generous ceiling that
-        // still stops a runaway loop long before a sender times out.
-        Self { cpu_budget: Duration::from_secs(1), max_memory_bytes: 64 * 1024 * 1024 }
+        // still stops a runaway loop long before a sender times out. Output: a message's
+        // records repeat its content a few times plus attachments, which the intake caps at
+        // the body size (16 MiB by default).
+        Self {
+            cpu_budget: Duration::from_secs(1),
+            max_memory_bytes: 64 * 1024 * 1024,
+            max_output_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -95,7 +124,43 @@ pub enum SandboxError {
         /// Limit.
         limit: usize,
     },
-    /// The adapter trapped (panic, stack overflow, ...).
+    /// The wasm call stack ran out (unbounded recursion).
+    #[error("adapter `{adapter}` overflowed its call stack of {limit} bytes")]
+    StackOverflow {
+        /// Adapter name.
+        adapter: String,
+        /// Stack size.
+        limit: usize,
+    },
+    /// The records (or a `log` line) were larger than [`SandboxLimits::max_output_bytes`].
+    #[error("adapter `{adapter}` returned more than its output limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Adapter name.
+        adapter: String,
+        /// Limit.
+        limit: usize,
+    },
+    /// The adapter (written in Rust) panicked; location and message as it printed them.
+    #[error("adapter `{adapter}` panicked at {location}: {message}")]
+    Panic {
+        /// Adapter name.
+        adapter: String,
+        /// `FILE:LINE:COLUMN` in the adapter's source.
+        location: String,
+        /// The panic message, cut to [`MAX_PANIC_TEXT`] bytes.
+        message: String,
+    },
+    /// The adapter called an import the sandbox does not grant (files, sockets, clocks, ...).
+    #[error("adapter `{adapter}` tried to use {capability} (`{import}`), which the sandbox does not grant")]
+    Denied {
+        /// Adapter name.
+        adapter: String,
+        /// What the import would have reached, e.g. `the network`.
+        capability: String,
+        /// The import, `interface#function`.
+        import: String,
+    },
+    /// The adapter trapped for another reason (e.g. an out-of-bounds access, `exit`).
     #[error("adapter `{adapter}` trapped: {trap}")]
     Trap {
         /// Adapter name.
@@ -172,7 +237,8 @@ pub struct SandboxState {
     config: Arc<BTreeMap<String, String>>,
     tenant: Arc<str>,
     adapter: Arc<str>,
-    output: Option<(MemoryOutputPipe, MemoryOutputPipe)>,
+    stdout: Tail,
+    stderr: Tail,
 }
 
 impl WasiView for SandboxState {
@@ -261,7 +327,7 @@ impl Runtime {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
-            .max_wasm_stack(1024 * 1024)
+            .max_wasm_stack(MAX_WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine =
             Engine::new(&wasm).map_err(|e| LoadError::Invalid { hash: "-".into(), reason: format!("engine: {e}") })?;
@@ -297,8 +363,10 @@ impl Runtime {
         }
         let invalid = |reason: String| LoadError::Invalid { hash: hash.clone(), reason };
         let component = self.compile(&hash, wasm)?;
+        let linker = capabilities::linker_for(&self.linker, &self.engine, &component)
+            .map_err(|e| invalid(format!("linker: {e:#}")))?;
         let pre: InstancePre<SandboxState> =
-            self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+            linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
         let pre = AdapterPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
         let mut store = self.store(Arc::from("-"), Arc::from("loading"), Arc::default(), &SandboxLimits::default());
         let instance = pre.instantiate(&mut store).map_err(|e| invalid(format!("{e:#}")))?;
@@ -359,17 +427,21 @@ impl Runtime {
         limits: &SandboxLimits,
     ) -> Store<SandboxState> {
         let mut wasi = WasiCtxBuilder::new();
-        // Determinism: same input, same output. No entropy and no time reach the adapter.
+        // Determinism: same input, same output. No entropy reaches the adapter. The clocks are
+        // denied at link time (`capabilities`); frozen ones here keep it so should a clock
+        // interface ever be granted.
         wasi.secure_random(wasmtime_wasi::Deterministic::new(vec![0]))
             .insecure_random(wasmtime_wasi::Deterministic::new(vec![0]))
             .insecure_random_seed(0)
+            // The standard library asks for a few bytes at a time; the host allocates what is
+            // asked for before the guest's memory limit sees it.
+            .max_random_size(64 * 1024)
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock);
-        let output = tracing::enabled!(tracing::Level::DEBUG).then(|| {
-            let (out, err) = (MemoryOutputPipe::new(64 * 1024), MemoryOutputPipe::new(64 * 1024));
-            wasi.stdout(out.clone()).stderr(err.clone());
-            (out, err)
-        });
+        // Enough for a panic message; more when someone reads the output in the debug log.
+        let keep = if tracing::enabled!(tracing::Level::DEBUG) { 64 * 1024 } else { 4 * 1024 };
+        let (stdout, stderr) = (Tail::new(keep), Tail::new(keep));
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let state = SandboxState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -377,10 +449,16 @@ impl Runtime {
             config,
             tenant,
             adapter,
-            output,
+            stdout,
+            stderr,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // wasmtime charges every string byte and every list element (at its size in the host)
+        // against this as it copies a result or a host call's arguments out of the instance,
+        // before copying it. Counting per occurrence, it also stops many records pointing at
+        // one big buffer from multiplying in host memory.
+        store.set_hostcall_fuel(limits.max_output_bytes);
         let ticks = limits.cpu_budget.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
@@ -400,10 +478,15 @@ impl Runtime {
         let mut store = self.store(Arc::from(info.tenant_ags.as_str()), name.clone(), tenant_config, limits);
         let result =
             adapter.pre.instantiate(&mut store).and_then(|instance| instance.call_map(&mut store, &(info.into()), xml));
-        flush_output(&mut store);
+        flush_output(&store);
         match result {
             Ok(Ok(records)) => Ok(records.into_iter().map(Into::into).collect()),
-            Ok(Err(e)) => Err(SandboxError::Mapping(e.into())),
+            Ok(Err(e)) => {
+                let mut e: MappingError = e.into();
+                e.message = truncate(&e.message, MAX_ERROR_TEXT);
+                e.xml_path = truncate(&e.xml_path, MAX_ERROR_TEXT);
+                Err(SandboxError::Mapping(e))
+            }
             Err(e) => Err(classify(e, &store, &name, limits)),
         }
     }
@@ -414,28 +497,62 @@ impl Runtime {
     }
 }
 
-fn flush_output(store: &mut Store<SandboxState>) {
+fn flush_output(store: &Store<SandboxState>) {
     let state = store.data();
-    if let Some((out, err)) = &state.output {
-        for (stream, pipe) in [("stdout", out), ("stderr", err)] {
-            let bytes = pipe.contents();
-            if !bytes.is_empty() {
-                tracing::debug!(tenant = %state.tenant, adapter = %state.adapter, stream, "{}", String::from_utf8_lossy(&bytes));
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for (stream, tail) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+            let text = tail.text();
+            if !text.is_empty() {
+                tracing::debug!(tenant = %state.tenant, adapter = %state.adapter, stream, "{text}");
             }
         }
     }
 }
 
+/// Turns a failed call into the reason an operator reads. The memory limiter is asked first:
+/// a denied allocation makes the guest abort with a plain trap that would hide the cause.
 fn classify(e: wasmtime::Error, store: &Store<SandboxState>, adapter: &str, limits: &SandboxLimits) -> SandboxError {
     let adapter = adapter.to_owned();
     if store.data().limiter.denied {
         return SandboxError::Memory { adapter, limit: store.data().limiter.max };
     }
+    if let Some(denied) = e.downcast_ref::<Denied>() {
+        return SandboxError::Denied {
+            adapter,
+            capability: denied.capability().to_owned(),
+            import: denied.import.clone(),
+        };
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return SandboxError::Trap { adapter, trap: format!("called exit({}) instead of returning", exit.0) };
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => SandboxError::CpuBudget { adapter, budget_ms: limits.cpu_budget.as_millis() },
+        Some(Trap::StackOverflow) => SandboxError::StackOverflow { adapter, limit: MAX_WASM_STACK },
+        Some(Trap::UnreachableCodeReached) => match console::panic_message(&store.data().stderr.text()) {
+            Some((location, message)) => {
+                SandboxError::Panic { adapter, location, message: truncate(&message, MAX_PANIC_TEXT) }
+            }
+            None => SandboxError::Trap { adapter, trap: Trap::UnreachableCodeReached.to_string() },
+        },
         Some(trap) => SandboxError::Trap { adapter, trap: trap.to_string() },
+        None if format!("{e:#}").contains(HOSTCALL_FUEL_EXHAUSTED) => {
+            SandboxError::OutputTooLarge { adapter, limit: limits.max_output_bytes }
+        }
         None => SandboxError::Host { adapter, reason: format!("{e:#}") },
     }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` if it was cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 struct FrozenClock;
@@ -455,5 +572,18 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "abc…");
+        // `ä` is two bytes; a cut inside it backs off to the boundary before.
+        assert_eq!(truncate("aää", 2), "a…");
     }
 }
