@@ -9,6 +9,7 @@ mod hostile;
 mod http;
 mod journal;
 mod life;
+mod lifecycle;
 mod review;
 mod sandbox;
 mod store;

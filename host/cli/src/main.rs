@@ -5,6 +5,8 @@
 //! | `serve` | HTTP API and drop folder on the configured data directory |
 //! | `ingest PATH...` | runs files or folders of messages through the pipeline in-process |
 //! | `plugin build DIR` / `plugin test DIR` | adapter author tooling (see `efile-bridge-devkit`) |
+//! | `plugin pack/keygen/sign` | signed adapter packages (see `efile-bridge-package`) |
+//! | `plugin install/list/activate/rollback/remove` | the adapter lifecycle per tenant, journaled |
 //! | `files list` / `files show` | a tenant's citizens and one citizen's e-file |
 //! | `check` | validates config, adapters and storage without processing anything |
 //! | `verify` | recomputes the Merkle journal, checkpoints, record versions and payloads |
@@ -13,6 +15,7 @@
 //! | `retention run`, `hold add/remove/list` | deletion with protocol, legal holds |
 //! | `review list/show/assign/new-citizen` | clerk decisions on ambiguous citizen matches |
 //! | `deadletter list/show/redeliver/discard` | deliveries that failed for good |
+//! | `plugin shadow`, `replay` | a candidate adapter beside what was filed; re-mapping journaled messages |
 //!
 //! Every command reads the operator config (`--config`, default `efile-bridge.toml`); its
 //! relative paths are relative to the config file. Logs go to stderr, filtered by
@@ -108,6 +111,34 @@ enum Command {
     /// Legal holds: a held citizen's records are never deleted.
     #[command(subcommand)]
     Hold(journal::HoldCommand),
+    /// Maps a tenant's journaled messages again with an installed adapter; what differs becomes
+    /// new record versions (nothing is overwritten). `--dry-run` prints the differences.
+    Replay {
+        /// Tenant AGS.
+        #[arg(long)]
+        tenant: String,
+        /// NAME@VERSION of an installed adapter.
+        #[arg(long)]
+        adapter: String,
+        /// From this journal index (inclusive).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// To this journal index (exclusive).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Only this message type code.
+        #[arg(long = "type")]
+        message_type: Option<String>,
+        /// Write nothing; print what would change.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who (recorded in the journal). Default: the login name.
+        #[arg(long)]
+        by: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Deliveries that failed for good: list, show, redeliver, discard.
     #[command(subcommand, name = "deadletter")]
     DeadLetter(deadletter::DeadLetterCommand),
@@ -186,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load_config(&cli)?;
             tokio_runtime()?.block_on(ingest::run(config, paths, *quiet))
         }
+        Command::Plugin(cmd) if plugin::needs_config(cmd) => plugin::lifecycle(&load_config(&cli)?, cmd),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Files(cmd) => files::run(&load_config(&cli)?, cmd),
         Command::Check => check(&load_config(&cli)?),
@@ -200,6 +232,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hold(cmd) => journal::hold(&load_config(&cli)?, cmd),
         Command::Review(cmd) => review::run(&load_config(&cli)?, cmd),
         Command::DeadLetter(cmd) => deadletter::run(&load_config(&cli)?, cmd),
+        Command::Replay { tenant, adapter, from, to, message_type, dry_run, by, quiet } => {
+            let config = load_config(&cli)?;
+            let (name, version) = adapter
+                .split_once('@')
+                .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+                .with_context(|| format!("`{adapter}` is not NAME@VERSION"))?;
+            let spec = efile_bridge_pipeline::replay::ReplaySpec {
+                tenant: tenant.clone(),
+                message_type: message_type.clone(),
+                from_index: *from,
+                to_index: to.unwrap_or(u64::MAX),
+                name: name.to_owned(),
+                version: version.to_owned(),
+                dry_run: *dry_run,
+                by: review::operator(by.as_ref())?,
+            };
+            let store = efile_bridge_store::SqliteStore::open(&config.data_dir)
+                .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+            let runtime = efile_bridge_runtime::Runtime::new(efile_bridge_runtime::RuntimeConfig {
+                cache_dir: Some(config.data_dir.join("cache")),
+                ..efile_bridge_runtime::RuntimeConfig::default()
+            })?;
+            let bar = if *quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} messages replayed ({per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let stats = efile_bridge_pipeline::replay::run(&config, &runtime, &store, &spec, &|n| bar.set_position(n))
+                .map_err(anyhow::Error::msg)?;
+            bar.finish_and_clear();
+            for e in &stats.differences {
+                println!("{} {}: {}", e.message_uuid, e.message_type, e.outcome);
+                for c in &e.changes {
+                    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+                    println!("    {}: {} -> {}", c.path, show(&c.filed), show(&c.candidate));
+                }
+            }
+            println!(
+                "{} {} message(s) with {adapter} in {:.2} s ({:.0} msg/s): {} record(s) unchanged, {} new version(s), {} new document(s), {} message(s) failed",
+                if *dry_run { "dry run:" } else { "replayed" },
+                stats.messages,
+                stats.seconds,
+                stats.messages as f64 / stats.seconds.max(1e-9),
+                stats.unchanged,
+                stats.new_versions,
+                stats.new_documents,
+                stats.failed
+            );
+            Ok(())
+        }
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&efile_bridge_model::record_schema())?);
             Ok(())

@@ -64,11 +64,21 @@ pub enum EntryKind {
     DeliveryRequeued,
     /// An operator gave a dead letter up.
     DeliveryDiscarded,
+    /// A signed adapter package was installed.
+    AdapterInstalled,
+    /// An adapter version was made active for a tenant (all its message types or one).
+    AdapterActivated,
+    /// A tenant's last adapter switch was undone.
+    AdapterRolledBack,
+    /// An installed adapter version was removed.
+    AdapterRemoved,
+    /// A message was mapped again (replay): the record versions that changed or were added.
+    MessageReplayed,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 17] = [
         Self::MessageAccepted,
         Self::MessageProcessed,
         Self::MessageFailed,
@@ -81,6 +91,11 @@ impl EntryKind {
         Self::DeliveryDead,
         Self::DeliveryRequeued,
         Self::DeliveryDiscarded,
+        Self::AdapterInstalled,
+        Self::AdapterActivated,
+        Self::AdapterRolledBack,
+        Self::AdapterRemoved,
+        Self::MessageReplayed,
     ];
 
     /// The stable name stored with the entry.
@@ -98,6 +113,11 @@ impl EntryKind {
             Self::DeliveryDead => "delivery-dead",
             Self::DeliveryRequeued => "delivery-requeued",
             Self::DeliveryDiscarded => "delivery-discarded",
+            Self::AdapterInstalled => "adapter-installed",
+            Self::AdapterActivated => "adapter-activated",
+            Self::AdapterRolledBack => "adapter-rolled-back",
+            Self::AdapterRemoved => "adapter-removed",
+            Self::MessageReplayed => "message-replayed",
         }
     }
 

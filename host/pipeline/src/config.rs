@@ -48,6 +48,19 @@ pub struct Config {
     /// Tenants (municipalities).
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
+    /// Publishers whose signed adapter packages may be installed.
+    #[serde(default, rename = "trusted_publisher")]
+    pub trusted_publishers: Vec<TrustedPublisher>,
+}
+
+/// A publisher of adapter packages (`[[trusted_publisher]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedPublisher {
+    /// Who it is (recorded with each install).
+    pub name: String,
+    /// `ed25519:BASE64`, from `efile-bridge plugin keygen`.
+    pub public_key: String,
 }
 
 fn default_checkpoint_interval() -> u64 {
@@ -536,6 +549,10 @@ impl Config {
                     return Err(format!("tenant {}: sink `{}` is defined twice", t.ags, sink.name));
                 }
             }
+        }
+        for p in &self.trusted_publishers {
+            efile_bridge_package::check_public_key(&p.public_key)
+                .map_err(|e| format!("trusted publisher `{}`: {e}", p.name))?;
         }
         if self.checkpoint_interval_secs == 0 {
             return Err("checkpoint_interval_secs must be greater than 0".into());

@@ -14,9 +14,12 @@
 //! 3. On start, every message that was journaled but not processed (a crash between 1 and 2)
 //!    is queued again; the store ignores a second result for the same message.
 
+pub mod adapters;
 pub mod config;
 mod delivery;
 pub mod metrics;
+pub mod replay;
+pub mod shadow;
 mod xdomea_sink;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -233,6 +236,8 @@ struct Shared {
     metrics: Metrics,
     /// Tells the delivery dispatcher that new rows may be due.
     delivery_wake: Arc<tokio::sync::Notify>,
+    /// Serialises settings rebuilds (config reloads and adapter switches).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -245,8 +250,6 @@ impl Shared {
 pub struct Pipeline {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Job>,
-    /// Serialises reloads.
-    reloading: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -259,6 +262,7 @@ impl std::fmt::Debug for Pipeline {
 fn build_settings(
     runtime: &Runtime,
     config: Config,
+    registry: &adapters::Registry,
 ) -> Result<(Settings, HashMap<String, Arc<LoadedAdapter>>), StartError> {
     let mut loaded: HashMap<String, Arc<LoadedAdapter>> = HashMap::new();
     for a in &config.adapters {
@@ -289,6 +293,7 @@ fn build_settings(
                 routes.entry(kind.clone()).or_insert_with(|| adapter.clone());
             }
         }
+        registry.apply(&t.ags, &mut routes);
         kennungen.insert(format!("ags:{}", t.ags), t.ags.clone());
         for alias in &t.aliases {
             kennungen.insert(alias.clone(), t.ags.clone());
@@ -341,7 +346,9 @@ impl Pipeline {
                 .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })?,
         );
         let interval = Duration::from_secs(config.checkpoint_interval_secs);
-        let (settings, loaded) = build_settings(&runtime, config)?;
+        let generation = store.registry_generation()?;
+        let registry = adapters::Registry::load(store.as_ref(), &runtime, &config.data_dir)?;
+        let (settings, loaded) = build_settings(&runtime, config, &registry)?;
         journal_config(&store, &settings, &loaded)?;
         let (processed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
@@ -351,13 +358,15 @@ impl Pipeline {
             processed,
             metrics: Metrics::default(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
+            reloading: tokio::sync::Mutex::new(()),
         });
         let workers = workers(&shared.settings().config);
         let (queue, rx) = mpsc::channel::<Job>(1024);
         tokio::spawn(dispatch(shared.clone(), rx, workers));
         tokio::spawn(checkpoint_ticker(Arc::downgrade(&shared), interval));
         tokio::spawn(delivery::run(Arc::downgrade(&shared), shared.delivery_wake.clone()));
-        let pipeline = Self { shared, queue, reloading: tokio::sync::Mutex::new(()) };
+        tokio::spawn(adapters::watch(Arc::downgrade(&shared), generation));
+        let pipeline = Self { shared, queue };
         pipeline.requeue_pending()?;
         Ok(pipeline)
     }
@@ -366,7 +375,6 @@ impl Pipeline {
     /// `data_dir`, `listen`, `http` and `workers` need a restart; a change to them is reported
     /// in the returned warnings. Messages in flight finish with the settings they started with.
     pub async fn reload(&self, config: Config) -> Result<Vec<String>, StartError> {
-        let _one_at_a_time = self.reloading.lock().await;
         let current = self.shared.settings();
         let mut warnings = Vec::new();
         let old = &current.config;
@@ -376,19 +384,18 @@ impl Pipeline {
         if old.http.tls_cert != config.http.tls_cert || old.http.max_connections != config.http.max_connections {
             warnings.push("http settings take effect after a restart".to_owned());
         }
-        let runtime = self.shared.runtime.clone();
-        let store = self.shared.store.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            let (settings, loaded) = build_settings(&runtime, config)?;
-            journal_config(&store, &settings, &loaded)?;
-            Ok::<_, StartError>(settings)
-        })
-        .await
-        .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })??;
-        let tenants = built.tenants.len();
-        *self.shared.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(built);
-        tracing::info!(tenants, "configuration reloaded");
+        rebuild(&self.shared, Some(config)).await?;
         Ok(warnings)
+    }
+
+    /// Applies the adapter registry now (after an install or switch through the API).
+    pub async fn refresh_adapters(&self) -> Result<(), StartError> {
+        rebuild(&self.shared, None).await
+    }
+
+    /// The sandbox runtime (the admin API installs packages with it).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.shared.runtime.clone()
     }
 
     /// Who holds this `Authorization` header value.
@@ -730,6 +737,28 @@ async fn checkpoint_ticker(shared: std::sync::Weak<Shared>, interval: std::time:
             Err(_) => break,
         }
     }
+}
+
+/// Builds settings from `config` (or the current one) and the adapter registry, and swaps
+/// them in at once: a message is mapped entirely with the settings it started with.
+pub(crate) async fn rebuild(shared: &Arc<Shared>, config: Option<Config>) -> Result<(), StartError> {
+    let _one_at_a_time = shared.reloading.lock().await;
+    let config = config.unwrap_or_else(|| shared.settings().config.clone());
+    let runtime = shared.runtime.clone();
+    let store = shared.store.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let registry = adapters::Registry::load(store.as_ref(), &runtime, &config.data_dir)?;
+        let (settings, loaded) = build_settings(&runtime, config, &registry)?;
+        journal_config(&store, &settings, &loaded)?;
+        Ok::<_, StartError>((settings, registry.current().len()))
+    })
+    .await
+    .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })??;
+    let (settings, switches) = built;
+    let tenants = settings.tenants.len();
+    *shared.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(settings);
+    tracing::info!(tenants, switches, "settings applied");
+    Ok(())
 }
 
 /// Results stored but not yet durable, at most. Bounds memory when storage is slower than

@@ -22,6 +22,10 @@
 //! | `GET /v1/admin/deliveries[?tenant=&state=&limit=]`, `/v1/admin/deliveries/{id}` | admin | delivery of each record version to each sink, newest first |
 //! | `GET /v1/admin/deadletters[?tenant=]`, `/v1/admin/deadletters/{id}` | admin | deliveries that failed for good, with every attempt's error |
 //! | `POST /v1/admin/deadletters/{id}/redeliver`, `.../discard` (JSON `{"reason", "operator"}`) | admin | queue again, or give up (reason required); both journaled |
+//! | `GET /v1/admin/adapters` | admin | installed adapter packages and every tenant's switches |
+//! | `POST /v1/admin/adapters` (package body, `Efile-Signature` header) | admin | verify and install a signed package; 201, 422 refused (unsigned, untrusted, other world, manifest mismatch), 409 |
+//! | `POST /v1/admin/tenants/{ags}/adapters/activate` (`{"adapter": "NAME@VERSION", "type"?}`), `.../rollback` | admin | switch a tenant's adapter now, or undo its latest switch; journaled |
+//! | `POST /v1/admin/adapters/{name@version}/remove` | admin | remove a version no tenant uses |
 //! | `GET /metrics` | admin | Prometheus text format |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness, readiness (storage can write) |
 
@@ -411,6 +415,70 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             let store = pipeline.store();
             blocking(move || store.messages(tenant.as_deref(), state, limit).map(|m| json(StatusCode::OK, &m))).await
         }
+        (&Method::GET, ["v1", "admin", "adapters"]) => {
+            let store = pipeline.store();
+            blocking(move || {
+                let installed = store.installed_adapters()?;
+                let switches = store.activations(None)?;
+                Ok(json(StatusCode::OK, &serde_json::json!({"installed": installed, "switches": switches})))
+            })
+            .await
+        }
+        (&Method::POST, ["v1", "admin", "adapters"]) => install_adapter(pipeline, req, &caller, body_timeout).await,
+        (&Method::POST, ["v1", "admin", "adapters", adapter, "remove"]) => {
+            let Some((name, version)) = adapter.split_once('@').map(|(n, v)| (n.to_owned(), v.to_owned())) else {
+                return error(StatusCode::BAD_REQUEST, "bad_request", format!("`{adapter}` is not NAME@VERSION"));
+            };
+            let body = match read_json(req, body_timeout).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let by = operator_of(&caller, &body);
+            let store = pipeline.store();
+            blocking(move || store.remove_adapter(&name, &version, &by).map(|a| json(StatusCode::OK, &a))).await
+        }
+        (&Method::POST, ["v1", "admin", "tenants", ags, "adapters", action @ ("activate" | "rollback")]) => {
+            let (ags, action) = ((*ags).to_owned(), *action);
+            let body = match read_json(req, body_timeout).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let by = operator_of(&caller, &body);
+            let store = pipeline.store();
+            let result = if action == "rollback" {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.rollback_adapter(&ags, &by)).await
+            } else {
+                let Some((name, version)) = body["adapter"].as_str().and_then(|a| a.split_once('@')) else {
+                    return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"adapter\": \"NAME@VERSION\"}");
+                };
+                let (name, version) = (name.to_owned(), version.to_owned());
+                let scope = body["type"].as_str().unwrap_or("*").to_owned();
+                let config = pipeline.config();
+                if let Err(why) = efile_bridge_pipeline::adapters::check_activation(
+                    &config,
+                    store.as_ref(),
+                    &ags,
+                    &scope,
+                    &name,
+                    &version,
+                ) {
+                    return error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", why);
+                }
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.activate_adapter(&ags, &scope, &name, &version, &by)).await
+            };
+            match result {
+                Ok(Ok(switch)) => match pipeline.refresh_adapters().await {
+                    Ok(()) => json(StatusCode::OK, &switch),
+                    Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "not_applied", e.to_string()),
+                },
+                Ok(Err(StoreError::NotFound(r))) => error(StatusCode::NOT_FOUND, "not_found", r),
+                Ok(Err(StoreError::Conflict(r))) => error(StatusCode::CONFLICT, "conflict", r),
+                Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string()),
+                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
+            }
+        }
         (&Method::GET, ["v1", "admin", "deliveries" | "deadletters"]) => {
             let q = req.uri().query();
             let tenant = query_param(q, "tenant").map(str::to_owned);
@@ -541,6 +609,57 @@ async fn decide_review(
     let by = decided_by(caller, clerk.as_deref());
     let store = pipeline.store();
     blocking(move || store.decide_review(Some(&ags), &id, decision, &by).map(|item| json(StatusCode::OK, &item))).await
+}
+
+/// The journal's operator identity: the credential, and the `operator` the body names.
+fn operator_of(caller: &Caller, body: &serde_json::Value) -> String {
+    let named = body.get("operator").and_then(|o| o.as_str()).filter(|o| !o.trim().is_empty());
+    decided_by(caller, None) + &named.map(|o| format!(" operator:{o}")).unwrap_or_default()
+}
+
+/// `POST /v1/admin/adapters`: the package file as the body, its detached signature (the
+/// `.sig` file's JSON) in the `Efile-Signature` header.
+async fn install_adapter(
+    pipeline: &Pipeline,
+    req: Request<Incoming>,
+    caller: &Caller,
+    body_timeout: Duration,
+) -> Response<Body> {
+    const LIMIT: usize = 64 * 1024 * 1024;
+    let signature = match req.headers().get("efile-signature").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(text)) => match serde_json::from_str::<efile_bridge_package::Signature>(text) {
+            Ok(sig) => Some(sig),
+            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("Efile-Signature: {e}")),
+        },
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "bad_request", "Efile-Signature is not ASCII"),
+    };
+    let operator = req.headers().get("efile-operator").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match tokio::time::timeout(body_timeout, Limited::new(req.into_body(), LIMIT).collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("packages up to {LIMIT} bytes"));
+        }
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the body did not arrive in time"),
+    };
+    let by = operator_of(caller, &serde_json::json!({"operator": operator}));
+    let (config, runtime, store) = (pipeline.config(), pipeline.runtime(), pipeline.store());
+    let installed = tokio::task::spawn_blocking(move || {
+        efile_bridge_pipeline::adapters::install(&config, &runtime, store.as_ref(), &body, signature.as_ref(), &by)
+    })
+    .await;
+    match installed {
+        Ok(Ok(a)) => json(StatusCode::CREATED, &a),
+        Ok(Err(efile_bridge_pipeline::adapters::InstallError::Store(StoreError::Conflict(r)))) => {
+            error(StatusCode::CONFLICT, "conflict", r)
+        }
+        Ok(Err(e @ efile_bridge_pipeline::adapters::InstallError::Io { .. })) => {
+            tracing::error!(error = %e, "cannot install a package");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot write the package")
+        }
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string()),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
+    }
 }
 
 /// A small JSON request body (an empty body is `{}`).

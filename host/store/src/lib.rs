@@ -312,6 +312,47 @@ pub enum AttemptOutcome {
     Dead(String),
 }
 
+/// An installed adapter package version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstalledAdapter {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// SHA-256 of the component, hex (what processed messages record).
+    pub component_sha256: String,
+    /// SHA-256 of the signed package file, hex.
+    pub package_sha256: String,
+    /// The trusted publisher whose key signed it.
+    pub publisher: String,
+    /// The package manifest (JSON).
+    pub manifest: serde_json::Value,
+    /// Journal index of the `adapter-installed` entry.
+    pub installed_index: u64,
+    /// Journal index of the `adapter-removed` entry, once removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_index: Option<u64>,
+}
+
+/// One adapter switch of a tenant; the latest per scope is in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activation {
+    /// Tenant.
+    pub tenant: String,
+    /// `*` (every message type the adapter handles) or one message type code.
+    pub scope: String,
+    /// Adapter name; `None` hands the scope back to the operator config.
+    pub name: Option<String>,
+    /// Adapter version.
+    pub version: Option<String>,
+    /// `activate` or `rollback`.
+    pub action: String,
+    /// Who.
+    pub by: String,
+    /// Journal index of the entry.
+    pub journal_index: u64,
+}
+
 /// One payload that retention deletes (or would delete).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
@@ -400,6 +441,54 @@ pub enum Accepted {
     },
     /// Stored before; the first receipt.
     Duplicate(Receipt),
+}
+
+/// Which journaled messages (shadow runs, replays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageQuery {
+    /// Tenant.
+    pub tenant: String,
+    /// Only this type code.
+    pub message_type: Option<String>,
+    /// Acceptance entries from this journal index (inclusive).
+    pub from_index: u64,
+    /// Up to this journal index (exclusive).
+    pub to_index: u64,
+    /// At most this many.
+    pub limit: u32,
+    /// The newest `limit` (still returned oldest first) instead of the oldest.
+    pub newest: bool,
+}
+
+/// What a replay changed for one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReplayOutcome {
+    /// Records byte-identical to their document's latest version.
+    pub unchanged: u32,
+    /// Records that became a new version of their document.
+    pub new_versions: u32,
+    /// Records the earlier mapping did not produce: new documents (or review items).
+    pub new_documents: u32,
+    /// Journal index of the `message-replayed` entry, if anything changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_index: Option<u64>,
+}
+
+/// A journaled message with what was made of it, for shadow runs and replays.
+#[derive(Debug, Clone)]
+pub struct JournaledMessage {
+    /// What the adapter gets to know.
+    pub info: MessageInfo,
+    /// The XML (empty once deleted by retention).
+    pub body: String,
+    /// `processed` or `failed`.
+    pub state: MessageState,
+    /// The adapter that mapped it.
+    pub adapter: Option<AdapterRef>,
+    /// The records in force for it, in order (each document's latest version).
+    pub records: Vec<EfileRecord>,
+    /// The mapping error, if it failed.
+    pub error: Option<String>,
 }
 
 /// A message waiting for its adapter.
@@ -629,6 +718,20 @@ pub trait Storage: Send + Sync + 'static {
     fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError>;
     /// Messages accepted but not yet processed (after a restart).
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError>;
+    /// A tenant's processed or failed messages as `query` selects them, oldest first.
+    fn journaled_messages(&self, query: &MessageQuery) -> Result<Vec<JournaledMessage>, StoreError>;
+    /// Stores what a replay made of a message: each record that differs from its document's
+    /// latest version becomes a new version (linked to the old, which stays), new records
+    /// become documents; one `message-replayed` entry names them all. Nothing changes (and no
+    /// entry is written) when every record is byte-identical.
+    fn record_replayed(
+        &self,
+        tenant: &str,
+        message_uuid: &str,
+        adapter: AdapterRef,
+        records: Vec<EfileRecord>,
+        by: &str,
+    ) -> Result<ReplayOutcome, StoreError>;
     /// A message's status, scoped to a tenant if given.
     fn message_status(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<MessageStatus>, StoreError>;
     /// A tenant's citizens.
@@ -717,6 +820,28 @@ pub trait Storage: Send + Sync + 'static {
         by: &str,
         reason: &str,
     ) -> Result<DeliveryView, StoreError>;
+    /// Records an installed package (idempotent for the same package; a different package
+    /// under the same name and version is a conflict).
+    fn register_adapter(&self, adapter: InstalledAdapter, by: &str) -> Result<InstalledAdapter, StoreError>;
+    /// Marks an installed version removed; refused while a tenant has it active.
+    fn remove_adapter(&self, name: &str, version: &str, by: &str) -> Result<InstalledAdapter, StoreError>;
+    /// Installed versions (removed ones too), by name and install order.
+    fn installed_adapters(&self) -> Result<Vec<InstalledAdapter>, StoreError>;
+    /// Makes `name@version` active for `tenant` in `scope` (`*` or a message type).
+    fn activate_adapter(
+        &self,
+        tenant: &str,
+        scope: &str,
+        name: &str,
+        version: &str,
+        by: &str,
+    ) -> Result<Activation, StoreError>;
+    /// Undoes the tenant's latest switch: its scope gets what it had before.
+    fn rollback_adapter(&self, tenant: &str, by: &str) -> Result<Activation, StoreError>;
+    /// Every switch, oldest first, of one tenant or all.
+    fn activations(&self, tenant: Option<&str>) -> Result<Vec<Activation>, StoreError>;
+    /// Changes with every install, removal and switch (a running host polls it).
+    fn registry_generation(&self) -> Result<i64, StoreError>;
     /// Places a legal hold on a citizen's file.
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError>;
     /// Lifts a legal hold; false if there was none.

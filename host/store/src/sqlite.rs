@@ -14,6 +14,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod citizens;
 mod delivery;
+mod registry;
+mod replay;
 mod retention;
 mod review;
 mod verify;
@@ -24,10 +26,10 @@ use efile_bridge_journal::merkle;
 use efile_bridge_journal::receipt::Receipt as JournalReceipt;
 
 use crate::{
-    Accepted, AdapterRef, AttemptOutcome, CaseView, CitizenFile, CitizenSummary, Deletion, DeliveryItem, DeliveryState,
-    DeliveryView, DocumentRef, DocumentView, DueDelivery, FileView, Hold, MessageCount, MessageLine, MessageState,
-    MessageStatus, NewMessage, PendingMessage, Receipt, ReviewDecision, ReviewItem, Storage, StoreError, VerifyReport,
-    VerifyStage, now_rfc3339,
+    Accepted, Activation, AdapterRef, AttemptOutcome, CaseView, CitizenFile, CitizenSummary, Deletion, DeliveryItem,
+    DeliveryState, DeliveryView, DocumentRef, DocumentView, DueDelivery, FileView, Hold, InstalledAdapter,
+    JournaledMessage, MessageCount, MessageLine, MessageQuery, MessageState, MessageStatus, NewMessage, PendingMessage,
+    Receipt, ReplayOutcome, ReviewDecision, ReviewItem, Storage, StoreError, VerifyReport, VerifyStage, now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -180,6 +182,30 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at_ms) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_citizen ON deliveries (tenant, sink, citizen_id, id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_document ON deliveries (document_id);
+CREATE TABLE IF NOT EXISTS adapter_packages (
+    name             TEXT NOT NULL,
+    version          TEXT NOT NULL,
+    component_sha256 TEXT NOT NULL,
+    package_sha256   TEXT NOT NULL,
+    publisher        TEXT NOT NULL,
+    manifest         TEXT NOT NULL,
+    installed_idx    INTEGER NOT NULL,
+    removed_idx      INTEGER,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS activations (
+    id      INTEGER PRIMARY KEY,
+    tenant  TEXT NOT NULL,
+    scope   TEXT NOT NULL, -- '*' or a message type code
+    name    TEXT,          -- NULL: back to the operator config's adapters
+    version TEXT,
+    action  TEXT NOT NULL, -- activate | rollback
+    by      TEXT NOT NULL,
+    idx     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activations_scope ON activations (tenant, scope, id);
+CREATE TRIGGER IF NOT EXISTS activations_no_update BEFORE UPDATE ON activations
+    BEGIN SELECT RAISE(ABORT, 'adapter switches are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS reviews_decided_once BEFORE UPDATE ON reviews
     WHEN OLD.decided_idx IS NOT NULL OR NEW.content_digest IS NOT OLD.content_digest
          OR NEW.opened_idx IS NOT OLD.opened_idx
@@ -796,6 +822,84 @@ impl Storage for SqliteStore {
         })
     }
 
+    fn record_replayed(
+        &self,
+        tenant: &str,
+        message_uuid: &str,
+        adapter: AdapterRef,
+        records: Vec<EfileRecord>,
+        by: &str,
+    ) -> Result<ReplayOutcome, StoreError> {
+        let (tenant, uuid, by) = (tenant.to_owned(), message_uuid.to_owned(), by.to_owned());
+        self.write(move |c, head, _| replay::replayed(c, head, &tenant, &uuid, adapter, records, &by))
+    }
+
+    fn journaled_messages(&self, q: &MessageQuery) -> Result<Vec<JournaledMessage>, StoreError> {
+        self.read(|c| {
+            let order = if q.newest { "DESC" } else { "ASC" };
+            let mut stmt = c.prepare(&format!(
+                "SELECT m.id, m.tenant, m.standard, m.version, m.message_type, m.message_name, m.uuid, m.created_at,
+                        m.received_at, m.journal_idx, p.data, m.state, m.adapter, m.adapter_version, m.adapter_hash, m.error
+                 FROM messages m JOIN payloads p ON p.digest = m.payload_digest
+                 WHERE m.tenant = ?1 AND (?2 IS NULL OR m.message_type = ?2) AND m.state IN ('processed', 'failed')
+                   AND m.journal_idx >= ?4 AND m.journal_idx < ?5
+                 ORDER BY m.id {order} LIMIT ?3"
+            ))?;
+            let (from, to) = (q.from_index.min(i64::MAX as u64) as i64, q.to_index.min(i64::MAX as u64) as i64);
+            let rows = stmt.query_map(params![q.tenant, q.message_type, q.limit, from, to], |r| {
+                let body: Option<Vec<u8>> = r.get(10)?;
+                let adapter = match (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<String>>(14)?) {
+                    (Some(name), Some(version), Some(hash)) => Some(AdapterRef { name, version, hash }),
+                    _ => None,
+                };
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    JournaledMessage {
+                        info: MessageInfo {
+                            tenant_ags: r.get(1)?,
+                            standard: r.get(2)?,
+                            version: r.get(3)?,
+                            message_type: r.get(4)?,
+                            message_name: r.get(5)?,
+                            message_uuid: r.get(6)?,
+                            created_at: r.get(7)?,
+                            received_at: r.get(8)?,
+                            journal_index: r.get::<_, i64>(9)? as u64,
+                        },
+                        body: body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
+                        state: state_of(&r.get::<_, String>(11)?),
+                        adapter,
+                        records: Vec::new(),
+                        error: r.get(15)?,
+                    },
+                ))
+            })?;
+            let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+            if q.newest {
+                out.reverse();
+            }
+            for (id, m) in &mut out {
+                // Record order: the document's position in the adapter's output.
+                // The latest version of each document: a replay compares with what is in force.
+                let mut numbered: Vec<(i64, Vec<u8>)> = c
+                    .prepare_cached(
+                        "SELECT d.record_no, p.data FROM documents d
+                         JOIN document_versions v ON v.document_id = d.id
+                              AND v.version = (SELECT MAX(version) FROM document_versions WHERE document_id = d.id)
+                         JOIN payloads p ON p.digest = v.content_digest WHERE d.message_id = ?1
+                         UNION ALL
+                         SELECT r.record_no, p.data FROM reviews r JOIN payloads p ON p.digest = r.content_digest
+                         WHERE r.message_id = ?1 AND r.decided_idx IS NULL",
+                    )?
+                    .query_map([*id], |r| Ok((r.get(0)?, r.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default())))?
+                    .collect::<Result<_, _>>()?;
+                numbered.sort_by_key(|(no, _)| *no);
+                m.records = numbered.into_iter().filter_map(|(_, data)| serde_json::from_slice(&data).ok()).collect();
+            }
+            Ok(out.into_iter().map(|(_, m)| m).collect())
+        })
+    }
+
     fn message_status(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<MessageStatus>, StoreError> {
         self.read(|c| {
             let row = c
@@ -1092,6 +1196,46 @@ impl Storage for SqliteStore {
         let (tenant, id, by, reason) =
             (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned(), reason.to_owned());
         self.write(move |c, head, _| delivery::discard(c, head, tenant.as_deref(), &id, &by, &reason))
+    }
+
+    fn register_adapter(&self, adapter: InstalledAdapter, by: &str) -> Result<InstalledAdapter, StoreError> {
+        let by = by.to_owned();
+        self.write(move |c, head, _| registry::register(c, head, adapter, &by))
+    }
+
+    fn remove_adapter(&self, name: &str, version: &str, by: &str) -> Result<InstalledAdapter, StoreError> {
+        let (name, version, by) = (name.to_owned(), version.to_owned(), by.to_owned());
+        self.write(move |c, head, _| registry::remove(c, head, &name, &version, &by))
+    }
+
+    fn installed_adapters(&self) -> Result<Vec<InstalledAdapter>, StoreError> {
+        self.read(registry::list)
+    }
+
+    fn activate_adapter(
+        &self,
+        tenant: &str,
+        scope: &str,
+        name: &str,
+        version: &str,
+        by: &str,
+    ) -> Result<Activation, StoreError> {
+        let (tenant, scope, name, version, by) =
+            (tenant.to_owned(), scope.to_owned(), name.to_owned(), version.to_owned(), by.to_owned());
+        self.write(move |c, head, _| registry::activate(c, head, &tenant, &scope, &name, &version, &by))
+    }
+
+    fn rollback_adapter(&self, tenant: &str, by: &str) -> Result<Activation, StoreError> {
+        let (tenant, by) = (tenant.to_owned(), by.to_owned());
+        self.write(move |c, head, _| registry::rollback(c, head, &tenant, &by))
+    }
+
+    fn activations(&self, tenant: Option<&str>) -> Result<Vec<Activation>, StoreError> {
+        self.read(|c| registry::history(c, tenant))
+    }
+
+    fn registry_generation(&self) -> Result<i64, StoreError> {
+        self.read(registry::generation)
     }
 
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {

@@ -230,3 +230,81 @@ fn review_lists_and_decides_an_ambiguous_citizen_match() {
     // Config, 3 accepted, 3 processed, 1 decision.
     assert!(text(&verify.stdout).contains("journal ok: 8 entries"), "{}", text(&verify.stdout));
 }
+
+#[test]
+fn a_publisher_packs_and_signs_and_an_operator_installs_switches_and_rolls_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = write_config(tmp.path());
+    let key = tmp.path().join("publisher.key");
+    let out = bin(&config, &["plugin", "keygen", key.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = std::fs::read_to_string(tmp.path().join("publisher.key.pub")).expect("public key");
+    let dist = tmp.path().join("dist");
+    let adapter = root().join("plugins/adapters/einheitsakte");
+    let target = root().join("target/adapters");
+    let args = ["plugin", "pack", adapter.to_str().expect("utf-8"), "--author", "KRZ Test"];
+    let out = bin(
+        &config,
+        &[&args[..], &["--out", dist.to_str().expect("utf-8"), "--target-dir", target.to_str().expect("utf-8")]]
+            .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let package = std::fs::read_dir(&dist).expect("dist").next().expect("a package").expect("entry").path();
+    let name = package.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+    assert!(name.starts_with("einheitsakte-") && name.ends_with(".efpkg"), "{name}");
+    let version = name.trim_start_matches("einheitsakte-").trim_end_matches(".efpkg").to_owned();
+    let adapter_ref = format!("einheitsakte@{version}");
+
+    // Not trusted yet, and not signed yet: both refused, naming the file and the reason.
+    let out = bin(&config, &["plugin", "install", package.to_str().expect("utf-8"), "--by", "ops-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(&name) && text(&out.stderr).contains("not signed"), "{}", text(&out.stderr));
+    let out =
+        bin(&config, &["plugin", "sign", package.to_str().expect("utf-8"), "--key", key.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = bin(&config, &["plugin", "install", package.to_str().expect("utf-8"), "--by", "ops-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not a trusted publisher"), "{}", text(&out.stderr));
+
+    let mut text_config = std::fs::read_to_string(&config).expect("config");
+    text_config = text_config
+        .replace("adapters = [\"xmeld\"]\n", "adapters = [\"xmeld\"]\n[tenant.config]\naktenplan = \"99.1\"\n");
+    text_config.push_str(&format!("[[trusted_publisher]]\nname = \"KRZ Test\"\npublic_key = \"{}\"\n", public.trim()));
+    std::fs::write(&config, text_config).expect("config");
+    let out = bin(&config, &["plugin", "install", package.to_str().expect("utf-8"), "--by", "ops-1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("installed {adapter_ref} from KRZ Test")), "{}", text(&out.stdout));
+
+    let out = bin(&config, &["plugin", "activate", "--tenant", "09162000", "nope@1.0.0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope@1.0.0 is not installed"), "{}", text(&out.stderr));
+    let out = bin(&config, &["plugin", "activate", "--tenant", "09162000", &adapter_ref, "--by", "ops-2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The switch is in force: a 0201 is now mapped by einheitsakte.
+    let inbox = tmp.path().join("in");
+    std::fs::create_dir_all(&inbox).expect("mkdir");
+    let fixture = root().join("plugins/adapters/xmeld/tests/fixtures/anmeldung-0201-single-person/input.xml");
+    std::fs::copy(&fixture, inbox.join("m.xml")).expect("copy");
+    let out = bin(&config, &["ingest", "--quiet", inbox.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let list = bin(&config, &["files", "list", "--tenant", "09162000", "--json"]);
+    let citizens: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let id = citizens[0]["citizen_id"].as_str().expect("id");
+    let show = bin(&config, &["files", "show", "--tenant", "09162000", id]);
+    assert!(text(&show.stdout).contains("[99.1]"), "einheitsakte files under its plan code: {}", text(&show.stdout));
+
+    let list = bin(&config, &["plugin", "list", "--tenant", "09162000"]);
+    let listed = text(&list.stdout);
+    assert!(listed.contains(&format!("{adapter_ref} from KRZ Test")), "{listed}");
+    assert!(listed.contains(&format!("activate {adapter_ref} for * by cli:ops-2")), "{listed}");
+    let out = bin(&config, &["plugin", "remove", &adapter_ref, "--by", "ops-1"]);
+    assert_eq!(out.status.code(), Some(2), "in use: {}", text(&out.stdout));
+    let out = bin(&config, &["plugin", "rollback", "--tenant", "09162000", "--by", "ops-3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("back to the config's adapters"), "{}", text(&out.stdout));
+    let out = bin(&config, &["plugin", "remove", &adapter_ref, "--by", "ops-1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let verify = bin(&config, &["verify", "--quiet"]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+}

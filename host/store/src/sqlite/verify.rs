@@ -160,7 +160,7 @@ fn collect(entry: &Entry, into: &mut Commitments) -> Result<(), StoreError> {
         EntryKind::MessageAccepted => {
             into.bodies.insert(entry.payload_digest, entry.index);
         }
-        EntryKind::MessageProcessed | EntryKind::ReviewDecided => {
+        EntryKind::MessageProcessed | EntryKind::ReviewDecided | EntryKind::MessageReplayed => {
             let malformed =
                 |what: &str| fail(format!("journal entry {} ({}): malformed {what}", entry.index, entry.kind));
             let meta: serde_json::Value = serde_json::from_str(&entry.meta)
