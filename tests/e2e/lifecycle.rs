@@ -300,3 +300,36 @@ async fn a_replay_keeps_old_versions_and_the_same_adapter_gives_byte_identical_r
     let report = crate::support::verify(&host).await.expect("verifies with the new versions");
     assert_eq!(report.record_versions, 4 + real.new_versions + real.new_documents, "{report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_could_not_be_mapped_is_mapped_by_a_replay_with_a_fixed_adapter() {
+    let key = PublisherKey::generate().expect("key");
+    let host = start(&key).await;
+    let body = fixture("invalid-idnr-0201");
+    assert_eq!(host.post(body.clone()).await.0, 202);
+    let uuid = uuid_of(&body);
+    assert_eq!(host.wait_processed(&uuid).await["state"], "failed");
+    // The "fixed" adapter here: einheitsakte, which does not check the idNr.
+    let (m, bytes) = package(&efile_bridge_tests::einheitsakte_wasm());
+    do_install(&host, &bytes, Some(&efile_bridge_package::sign(&bytes, &key))).expect("installs");
+    let spec = efile_bridge_pipeline::replay::ReplaySpec {
+        tenant: TENANT.into(),
+        message_type: Some("0201".into()),
+        from_index: 0,
+        to_index: u64::MAX,
+        name: m.name.clone(),
+        version: m.version.clone(),
+        dry_run: false,
+        by: "test:replay".into(),
+    };
+    let (config, runtime, store) = (host.pipeline.config(), host.pipeline.runtime(), host.pipeline.store());
+    let stats = efile_bridge_pipeline::replay::run(&config, &runtime, store.as_ref(), &spec, &|_| {}).expect("replay");
+    assert_eq!((stats.messages, stats.failed, stats.new_documents), (1, 0, 1), "{stats:?}");
+    let status = host.wait_processed(&uuid).await;
+    assert_eq!(
+        (status["state"].as_str(), status["adapter"]["name"].as_str()),
+        (Some("processed"), Some("einheitsakte"))
+    );
+    assert_eq!(status["documents"].as_array().map(Vec::len), Some(1), "{status}");
+    crate::support::verify(&host).await.expect("verifies");
+}

@@ -1,13 +1,18 @@
-//! `deadletter`: deliveries that failed for good, and what an operator does about them.
+//! `deadletter`: what could not be done, and what an operator does about it.
+//!
+//! Two kinds: record versions a sink refused or that ran out of attempts (delivery dead
+//! letters: redeliver or discard), and messages the adapter could not map (state `failed`,
+//! with the sandbox's or the adapter's reason; they stay journaled, and `replay` with a fixed
+//! adapter maps them).
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use efile_bridge_pipeline::Config;
-use efile_bridge_store::{DeliveryState, DeliveryView, SqliteStore, Storage};
+use efile_bridge_store::{DeliveryState, DeliveryView, MessageState, SqliteStore, Storage};
 
 #[derive(Subcommand)]
 pub(crate) enum DeadLetterCommand {
-    /// Lists dead letters, newest first.
+    /// Lists dead letters (deliveries, then messages that could not be mapped), newest first.
     List {
         /// Only this tenant.
         #[arg(long)]
@@ -62,11 +67,24 @@ pub(crate) fn run(config: &Config, cmd: &DeadLetterCommand) -> anyhow::Result<()
     match cmd {
         DeadLetterCommand::List { tenant, json } => {
             let dead = store.deliveries(tenant.as_deref(), Some(DeliveryState::Dead), 10_000)?;
+            let unmapped = store.messages(tenant.as_deref(), Some(MessageState::Failed), 10_000)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&dead)?);
+                let all = serde_json::json!({"deliveries": dead, "unmapped_messages": unmapped});
+                println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 dead.iter().for_each(|d| println!("{}", line(d)));
-                println!("{} dead letter(s)", dead.len());
+                println!("{} delivery dead letter(s)", dead.len());
+                for m in &unmapped {
+                    println!(
+                        "{} {} message {} (entry {}): {}",
+                        m.tenant,
+                        m.message_type,
+                        m.message_uuid,
+                        m.journal_index,
+                        m.error.as_deref().unwrap_or("-")
+                    );
+                }
+                println!("{} message(s) that could not be mapped (fix the adapter, then `replay`)", unmapped.len());
             }
         }
         DeadLetterCommand::Show { delivery } => {

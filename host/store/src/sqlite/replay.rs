@@ -111,6 +111,12 @@ pub(super) fn replayed(
         meta["reviews"] = serde_json::Value::Array(parked);
     }
     head.append(tx, EntryKind::MessageReplayed, tenant, &now_rfc3339(), NO_PAYLOAD, meta.to_string())?;
+    // A message that had failed is mapped now (its failure stays in the journal).
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'processed', error = NULL, adapter = ?2, adapter_version = ?3, adapter_hash = ?4
+         WHERE id = ?1 AND state = 'failed'",
+    )?
+    .execute(params![message, adapter.name, adapter.version, adapter.hash])?;
     outcome.journal_index = Some(idx);
     Ok(outcome)
 }
