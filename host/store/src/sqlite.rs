@@ -766,6 +766,22 @@ fn failed(
     Ok(())
 }
 
+/// Columns 1 to 9 of a `messages` row selected as `m.tenant, m.standard, m.version,
+/// m.message_type, m.message_name, m.uuid, m.created_at, m.received_at, m.journal_idx`.
+fn message_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageInfo> {
+    Ok(MessageInfo {
+        tenant_ags: r.get(1)?,
+        standard: r.get(2)?,
+        version: r.get(3)?,
+        message_type: r.get(4)?,
+        message_name: r.get(5)?,
+        message_uuid: r.get(6)?,
+        created_at: r.get(7)?,
+        received_at: r.get(8)?,
+        journal_index: r.get::<_, i64>(9)? as u64,
+    })
+}
+
 fn state_of(s: &str) -> MessageState {
     match s {
         "processed" => MessageState::Processed,
@@ -804,17 +820,7 @@ impl Storage for SqliteStore {
                 let body: Vec<u8> = r.get(10)?;
                 Ok(PendingMessage {
                     id: r.get(0)?,
-                    info: MessageInfo {
-                        tenant_ags: r.get(1)?,
-                        standard: r.get(2)?,
-                        version: r.get(3)?,
-                        message_type: r.get(4)?,
-                        message_name: r.get(5)?,
-                        message_uuid: r.get(6)?,
-                        created_at: r.get(7)?,
-                        received_at: r.get(8)?,
-                        journal_index: r.get::<_, i64>(9)? as u64,
-                    },
+                    info: message_info(r)?,
                     body: String::from_utf8_lossy(&body).into_owned(),
                 })
             })?;
@@ -855,17 +861,7 @@ impl Storage for SqliteStore {
                 Ok((
                     r.get::<_, i64>(0)?,
                     JournaledMessage {
-                        info: MessageInfo {
-                            tenant_ags: r.get(1)?,
-                            standard: r.get(2)?,
-                            version: r.get(3)?,
-                            message_type: r.get(4)?,
-                            message_name: r.get(5)?,
-                            message_uuid: r.get(6)?,
-                            created_at: r.get(7)?,
-                            received_at: r.get(8)?,
-                            journal_index: r.get::<_, i64>(9)? as u64,
-                        },
+                        info: message_info(r)?,
                         body: body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
                         state: state_of(&r.get::<_, String>(11)?),
                         adapter,
