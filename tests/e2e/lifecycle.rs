@@ -333,3 +333,43 @@ async fn a_message_that_could_not_be_mapped_is_mapped_by_a_replay_with_a_fixed_a
     assert_eq!(status["documents"].as_array().map(Vec::len), Some(1), "{status}");
     crate::support::verify(&host).await.expect("verifies");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_shadow_run_compares_every_new_message_and_files_only_the_active_result() {
+    let key = PublisherKey::generate().expect("key");
+    let host = start(&key).await;
+    let (m, bytes) = package(&efile_bridge_tests::einheitsakte_wasm());
+    do_install(&host, &bytes, Some(&efile_bridge_package::sign(&bytes, &key))).expect("installs");
+    let store = host.pipeline.store();
+    store.start_shadow(TENANT, &m.name, &m.version, "test:ops").expect("start");
+    host.pipeline.refresh_adapters().await.expect("applied");
+    let template = fixture("anmeldung-0201-single-person");
+    let mut uuids = Vec::new();
+    for i in 0..3 {
+        let body = with_uuid(&template, &format!("e9100000-0000-4000-8000-00000000000{i}"));
+        assert_eq!(host.post(body.clone()).await.0, 202);
+        let status = host.wait_processed(&uuid_of(&body)).await;
+        assert_eq!(status["adapter"]["name"], "xmeld", "the active adapter files: {status}");
+        uuids.push(uuid_of(&body));
+    }
+    let results = store.shadow_results(TENANT, 10).expect("results");
+    assert_eq!(results.len(), 3, "{results:?}");
+    for r in &results {
+        assert_eq!(r["outcome"], "differs", "{r}");
+        assert_eq!(r["candidate"], format!("{}@{}", m.name, m.version));
+        assert!(uuids.iter().any(|u| r["message_uuid"] == u.as_str()), "{r}");
+        let plan = r["changes"].as_array().expect("changes").iter().find(|c| c["path"] == "[0].file_plan_code");
+        assert_eq!(plan.map(|c| c["candidate"].clone()), Some(serde_json::json!("\"99.1\"")), "{r}");
+    }
+    // Only the active adapter's records were filed.
+    let citizens = host.citizens(TENANT).await;
+    let (_, file) =
+        host.get(&format!("/v1/tenants/{TENANT}/citizens/{}", citizens[0]["citizen_id"].as_str().expect("id"))).await;
+    assert!(!file.to_string().contains("\"99.1\""), "nothing of the candidate is filed: {file}");
+    store.stop_shadow(TENANT, "test:ops").expect("stop");
+    host.pipeline.refresh_adapters().await.expect("applied");
+    let body = with_uuid(&template, "e9100000-0000-4000-8000-000000000009");
+    assert_eq!(host.post(body.clone()).await.0, 202);
+    host.wait_processed(&uuid_of(&body)).await;
+    assert_eq!(store.shadow_results(TENANT, 10).expect("results").len(), 3, "stopped");
+}

@@ -99,12 +99,26 @@ pub(crate) enum PluginCommand {
     },
     /// Runs an installed candidate on a tenant's last messages beside what was filed; stores
     /// nothing, prints per message identical / differs (every changed field) / failed.
+    /// `--live` runs it beside the active adapter on new messages instead (see `--report`).
     Shadow {
         /// Tenant AGS.
         #[arg(long)]
         tenant: String,
         /// NAME@VERSION of the installed candidate.
-        adapter: String,
+        #[arg(required_unless_present_any = ["stop", "report"])]
+        adapter: Option<String>,
+        /// Start a live shadow run on new messages (a running host picks it up within a second).
+        #[arg(long, conflicts_with_all = ["stop", "report"])]
+        live: bool,
+        /// Stop the tenant's live shadow run.
+        #[arg(long, conflicts_with = "report")]
+        stop: bool,
+        /// Print the live shadow run's latest comparisons (`--last` of them).
+        #[arg(long)]
+        report: bool,
+        /// Who (recorded in the journal for --live and --stop). Default: the login name.
+        #[arg(long)]
+        by: Option<String>,
         /// How many of the latest messages.
         #[arg(long, default_value_t = 100)]
         last: u32,
@@ -207,7 +221,42 @@ pub(crate) fn lifecycle(config: &Config, cmd: &PluginCommand) -> anyhow::Result<
             };
             println!("tenant {tenant}: back to {what} for {} (journal entry {})", a.scope, a.journal_index);
         }
-        PluginCommand::Shadow { tenant, adapter, last, message_type, json } => {
+        PluginCommand::Shadow { tenant, stop: true, by, .. } => {
+            let idx = open_store(config)?.stop_shadow(tenant, &crate::review::operator(by.as_ref())?)?;
+            println!("tenant {tenant}: live shadow run stopped (journal entry {idx})");
+        }
+        PluginCommand::Shadow { tenant, report: true, last, json, .. } => {
+            let results = open_store(config)?.shadow_results(tenant, *last)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                for r in &results {
+                    let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+                    let changes = r["changes"].as_array().map_or(0, Vec::len);
+                    println!(
+                        "{} {} {} {}: {} ({changes} change(s)) {}",
+                        s("at"),
+                        s("message_uuid"),
+                        s("message_type"),
+                        s("candidate"),
+                        s("outcome"),
+                        r["error"].as_str().unwrap_or("")
+                    );
+                }
+                println!("{} comparison(s)", results.len());
+            }
+        }
+        PluginCommand::Shadow { tenant, adapter: Some(adapter), live: true, by, .. } => {
+            let (name, version) = split(adapter)?;
+            let store = open_store(config)?;
+            efile_bridge_pipeline::adapters::check_activation(config, &store, tenant, "*", name, version)
+                .map_err(anyhow::Error::msg)?;
+            let idx = store.start_shadow(tenant, name, version, &crate::review::operator(by.as_ref())?)?;
+            println!(
+                "tenant {tenant}: {name}@{version} runs beside the active adapters on new messages (journal entry {idx})"
+            );
+        }
+        PluginCommand::Shadow { tenant, adapter: Some(adapter), last, message_type, json, .. } => {
             let (name, version) = split(adapter)?;
             let store = open_store(config)?;
             let runtime = Runtime::new(RuntimeConfig {
@@ -251,6 +300,7 @@ pub(crate) fn lifecycle(config: &Config, cmd: &PluginCommand) -> anyhow::Result<
                 report.count("both-failed")
             );
         }
+        PluginCommand::Shadow { .. } => anyhow::bail!("give NAME@VERSION, --stop or --report"),
         PluginCommand::Remove { adapter, by } => {
             let (name, version) = split(adapter)?;
             let store = open_store(config)?;

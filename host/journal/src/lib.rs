@@ -74,11 +74,15 @@ pub enum EntryKind {
     AdapterRemoved,
     /// A message was mapped again (replay): the record versions that changed or were added.
     MessageReplayed,
+    /// A candidate adapter started running beside a tenant's active one (outputs not stored).
+    ShadowStarted,
+    /// The shadow run of a tenant stopped.
+    ShadowStopped,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::MessageAccepted,
         Self::MessageProcessed,
         Self::MessageFailed,
@@ -96,6 +100,8 @@ impl EntryKind {
         Self::AdapterRolledBack,
         Self::AdapterRemoved,
         Self::MessageReplayed,
+        Self::ShadowStarted,
+        Self::ShadowStopped,
     ];
 
     /// The stable name stored with the entry.
@@ -118,6 +124,8 @@ impl EntryKind {
             Self::AdapterRolledBack => "adapter-rolled-back",
             Self::AdapterRemoved => "adapter-removed",
             Self::MessageReplayed => "message-replayed",
+            Self::ShadowStarted => "shadow-started",
+            Self::ShadowStopped => "shadow-stopped",
         }
     }
 

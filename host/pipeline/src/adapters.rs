@@ -141,6 +141,8 @@ pub fn check_activation(
 pub(crate) struct Registry {
     current: Vec<Activation>,
     loaded: HashMap<(String, String), Arc<LoadedAdapter>>,
+    /// Tenant -> live shadow candidate.
+    shadows: HashMap<String, Arc<LoadedAdapter>>,
 }
 
 impl Registry {
@@ -154,9 +156,13 @@ impl Registry {
             latest.push(a);
         }
         let current: Vec<Activation> = latest.into_iter().filter(|a| a.name.is_some()).collect();
+        let shadows = store.shadows()?;
         let mut loaded = HashMap::new();
-        for a in &current {
-            let (Some(name), Some(version)) = (&a.name, &a.version) else { continue };
+        let wanted = current
+            .iter()
+            .filter_map(|a| Some((a.name.as_ref()?, a.version.as_ref()?)))
+            .chain(shadows.iter().map(|(_, n, v)| (n, v)));
+        for (name, version) in wanted {
             let key = (name.clone(), version.clone());
             if loaded.contains_key(&key) {
                 continue;
@@ -170,7 +176,13 @@ impl Registry {
             let bytes = std::fs::read(&path).map_err(|e| err(format!("cannot read installed component: {e}")))?;
             loaded.insert(key, runtime.load(&bytes).map_err(|e| err(e.to_string()))?);
         }
-        Ok(Self { current, loaded })
+        let shadows = shadows.into_iter().filter_map(|(t, n, v)| Some((t, loaded.get(&(n, v))?.clone()))).collect();
+        Ok(Self { current, loaded, shadows })
+    }
+
+    /// The tenant's live shadow candidate, if one runs.
+    pub(crate) fn shadow(&self, tenant: &str) -> Option<Arc<LoadedAdapter>> {
+        self.shadows.get(tenant).cloned()
     }
 
     /// Applies the tenant's switches to its routes.

@@ -185,6 +185,8 @@ struct Tenant {
     rate: u32,
     bucket: Option<Mutex<Bucket>>,
     sinks: HashMap<String, Arc<delivery::Sink>>,
+    /// A candidate adapter run beside the active one on live traffic (outputs only compared).
+    shadow: Option<Arc<LoadedAdapter>>,
     /// `[sandbox]` with the tenant's own `[tenant.sandbox]` values applied.
     sandbox: SandboxLimits,
     /// One permit per adapter call the tenant may run at once (`max_concurrent_maps`). A
@@ -317,6 +319,7 @@ fn build_settings(
                 rate: t.rate_limit_per_sec,
                 bucket,
                 sinks: sinks.remove(&t.ags).unwrap_or_default(),
+                shadow: registry.shadow(&t.ags),
                 sandbox: config.sandbox.for_tenant(&t.sandbox).to_limits(),
                 maps: Arc::new(tokio::sync::Semaphore::new(
                     config.sandbox.for_tenant(&t.sandbox).max_concurrent_maps.unwrap_or(default_maps),
@@ -833,7 +836,21 @@ fn process(shared: &Shared, job: Job, worker: Slot) {
     let started = std::time::Instant::now();
     let result = shared.runtime.map(adapter, tenant.config.clone(), &tenant.sandbox, &info, &body);
     shared.metrics.adapter.observe(started.elapsed());
+    // A live shadow run: the candidate maps the same message with the same settings, on the
+    // tenant's worker time; only the comparison is kept.
+    let shadowed = tenant.shadow.as_ref().map(|candidate| {
+        let theirs = shared.runtime.map(candidate, tenant.config.clone(), &tenant.sandbox, &info, &body);
+        let filed_by = Some(format!("{}@{}", adapter_ref.name, adapter_ref.version));
+        let entry = shadow::compare_records(&info, result.as_deref().ok(), filed_by, &theirs);
+        (format!("{}@{}", candidate.info().name, candidate.info().version), entry)
+    });
     drop(worker);
+    if let Some((candidate, entry)) = shadowed {
+        let entry = serde_json::to_value(&entry).unwrap_or_default();
+        if let Err(e) = shared.store.record_shadow(&info.tenant_ags, &candidate, entry) {
+            tracing::warn!(tenant = %info.tenant_ags, error = %e, "could not keep a shadow comparison");
+        }
+    }
     let micros = started.elapsed().as_micros() as u64;
     match result {
         Ok(records) => {

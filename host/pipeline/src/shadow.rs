@@ -100,26 +100,40 @@ fn walk(path: &str, a: Option<&serde_json::Value>, b: Option<&serde_json::Value>
     }
 }
 
+type Mapped = Result<Vec<efile_bridge_model::EfileRecord>, efile_bridge_runtime::SandboxError>;
+
 /// Compares a candidate's output for one message with what was filed.
-pub(crate) fn compare(
-    m: &efile_bridge_store::JournaledMessage,
-    result: &Result<Vec<efile_bridge_model::EfileRecord>, efile_bridge_runtime::SandboxError>,
+pub(crate) fn compare(m: &efile_bridge_store::JournaledMessage, result: &Mapped) -> ShadowEntry {
+    let filed = match m.state {
+        MessageState::Failed => None,
+        _ => Some(m.records.as_slice()),
+    };
+    let by = m.adapter.as_ref().map(|a| format!("{}@{}", a.name, a.version));
+    compare_records(&m.info, filed, by, result)
+}
+
+/// Compares `candidate` with `filed` (`None`: the filing adapter failed).
+pub(crate) fn compare_records(
+    info: &efile_bridge_model::MessageInfo,
+    filed: Option<&[efile_bridge_model::EfileRecord]>,
+    filed_by: Option<String>,
+    candidate: &Mapped,
 ) -> ShadowEntry {
-    let (outcome, changes, error) = match (m.state, result) {
-        (MessageState::Failed, Ok(_)) => ("fixed", Vec::new(), None),
-        (MessageState::Failed, Err(e)) => ("both-failed", Vec::new(), Some(e.to_string())),
+    let (outcome, changes, error) = match (filed, candidate) {
+        (None, Ok(_)) => ("fixed", Vec::new(), None),
+        (None, Err(e)) => ("both-failed", Vec::new(), Some(e.to_string())),
         (_, Err(e)) => ("candidate-failed", Vec::new(), Some(e.to_string())),
-        (_, Ok(records)) => {
-            let filed = serde_json::to_value(&m.records).unwrap_or_default();
+        (Some(filed), Ok(records)) => {
+            let filed = serde_json::to_value(filed).unwrap_or_default();
             let new = serde_json::to_value(records).unwrap_or_default();
             let changes = diff(&filed, &new);
             (if changes.is_empty() { "identical" } else { "differs" }, changes, None)
         }
     };
     ShadowEntry {
-        message_uuid: m.info.message_uuid.clone(),
-        message_type: m.info.message_type.clone(),
-        filed_by: m.adapter.as_ref().map(|a| format!("{}@{}", a.name, a.version)),
+        message_uuid: info.message_uuid.clone(),
+        message_type: info.message_type.clone(),
+        filed_by,
         outcome,
         changes,
         error,

@@ -26,6 +26,7 @@
 //! | `POST /v1/admin/adapters` (package body, `Efile-Signature` header) | admin | verify and install a signed package; 201, 422 refused (unsigned, untrusted, other world, manifest mismatch), 409 |
 //! | `POST /v1/admin/tenants/{ags}/adapters/activate` (`{"adapter": "NAME@VERSION", "type"?}`), `.../rollback` | admin | switch a tenant's adapter now, or undo its latest switch; journaled |
 //! | `POST /v1/admin/adapters/{name@version}/remove` | admin | remove a version no tenant uses |
+//! | `POST /v1/admin/tenants/{ags}/adapters/shadow/start` (`{"adapter"}`), `.../stop`; `GET .../shadow[?limit=]` | admin | a live shadow run beside the active adapter; its comparisons |
 //! | `GET /metrics` | admin | Prometheus text format |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness, readiness (storage can write) |
 
@@ -436,6 +437,52 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             let by = operator_of(&caller, &body);
             let store = pipeline.store();
             blocking(move || store.remove_adapter(&name, &version, &by).map(|a| json(StatusCode::OK, &a))).await
+        }
+        (&Method::GET, ["v1", "admin", "tenants", ags, "adapters", "shadow"]) => {
+            let (store, ags) = (pipeline.store(), (*ags).to_owned());
+            let limit = query_param(req.uri().query(), "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000);
+            blocking(move || store.shadow_results(&ags, limit).map(|r| json(StatusCode::OK, &r))).await
+        }
+        (&Method::POST, ["v1", "admin", "tenants", ags, "adapters", "shadow", action @ ("start" | "stop")]) => {
+            let (ags, action) = ((*ags).to_owned(), *action);
+            let body = match read_json(req, body_timeout).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let by = operator_of(&caller, &body);
+            let store = pipeline.store();
+            let started = if action == "stop" {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.stop_shadow(&ags, &by)).await
+            } else {
+                let Some((name, version)) = body["adapter"].as_str().and_then(|a| a.split_once('@')) else {
+                    return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"adapter\": \"NAME@VERSION\"}");
+                };
+                let (name, version) = (name.to_owned(), version.to_owned());
+                let config = pipeline.config();
+                if let Err(why) = efile_bridge_pipeline::adapters::check_activation(
+                    &config,
+                    store.as_ref(),
+                    &ags,
+                    "*",
+                    &name,
+                    &version,
+                ) {
+                    return error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", why);
+                }
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.start_shadow(&ags, &name, &version, &by)).await
+            };
+            match started {
+                Ok(Ok(idx)) => match pipeline.refresh_adapters().await {
+                    Ok(()) => json(StatusCode::OK, &serde_json::json!({"journal_index": idx})),
+                    Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "not_applied", e.to_string()),
+                },
+                Ok(Err(StoreError::NotFound(r))) => error(StatusCode::NOT_FOUND, "not_found", r),
+                Ok(Err(StoreError::Conflict(r))) => error(StatusCode::CONFLICT, "conflict", r),
+                Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string()),
+                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
+            }
         }
         (&Method::POST, ["v1", "admin", "tenants", ags, "adapters", action @ ("activate" | "rollback")]) => {
             let (ags, action) = ((*ags).to_owned(), *action);

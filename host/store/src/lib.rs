@@ -842,6 +842,17 @@ pub trait Storage: Send + Sync + 'static {
     fn activations(&self, tenant: Option<&str>) -> Result<Vec<Activation>, StoreError>;
     /// Changes with every install, removal and switch (a running host polls it).
     fn registry_generation(&self) -> Result<i64, StoreError>;
+    /// Starts running installed `name@version` beside the tenant's active adapters on live
+    /// traffic (replacing a running shadow); returns the journal index.
+    fn start_shadow(&self, tenant: &str, name: &str, version: &str, by: &str) -> Result<u64, StoreError>;
+    /// Stops the tenant's shadow run.
+    fn stop_shadow(&self, tenant: &str, by: &str) -> Result<u64, StoreError>;
+    /// Running shadows: (tenant, name, version).
+    fn shadows(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// Keeps one comparison of a live shadow run (`entry`: the comparison as JSON).
+    fn record_shadow(&self, tenant: &str, candidate: &str, entry: serde_json::Value) -> Result<(), StoreError>;
+    /// A tenant's latest live shadow comparisons, newest first.
+    fn shadow_results(&self, tenant: &str, limit: u32) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Places a legal hold on a citizen's file.
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError>;
     /// Lifts a legal hold; false if there was none.

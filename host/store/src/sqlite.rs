@@ -204,6 +204,22 @@ CREATE TABLE IF NOT EXISTS activations (
     idx     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS activations_scope ON activations (tenant, scope, id);
+CREATE TABLE IF NOT EXISTS shadows (
+    tenant      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    by          TEXT NOT NULL,
+    started_idx INTEGER NOT NULL
+);
+-- Comparisons of live shadow runs (operational data, not evidence: never journaled).
+CREATE TABLE IF NOT EXISTS shadow_results (
+    id        INTEGER PRIMARY KEY,
+    tenant    TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    entry     TEXT NOT NULL,
+    at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shadow_results_tenant ON shadow_results (tenant, id);
 CREATE TRIGGER IF NOT EXISTS activations_no_update BEFORE UPDATE ON activations
     BEGIN SELECT RAISE(ABORT, 'adapter switches are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS reviews_decided_once BEFORE UPDATE ON reviews
@@ -1232,6 +1248,49 @@ impl Storage for SqliteStore {
 
     fn registry_generation(&self) -> Result<i64, StoreError> {
         self.read(registry::generation)
+    }
+
+    fn start_shadow(&self, tenant: &str, name: &str, version: &str, by: &str) -> Result<u64, StoreError> {
+        let (tenant, name, version, by) = (tenant.to_owned(), name.to_owned(), version.to_owned(), by.to_owned());
+        self.write(move |c, head, _| registry::start_shadow(c, head, &tenant, &name, &version, &by))
+    }
+
+    fn stop_shadow(&self, tenant: &str, by: &str) -> Result<u64, StoreError> {
+        let (tenant, by) = (tenant.to_owned(), by.to_owned());
+        self.write(move |c, head, _| registry::stop_shadow(c, head, &tenant, &by))
+    }
+
+    fn shadows(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(registry::shadows)
+    }
+
+    fn record_shadow(&self, tenant: &str, candidate: &str, entry: serde_json::Value) -> Result<(), StoreError> {
+        let (tenant, candidate) = (tenant.to_owned(), candidate.to_owned());
+        self.write(move |c, _, _| {
+            c.prepare_cached("INSERT INTO shadow_results (tenant, candidate, entry, at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![tenant, candidate, entry.to_string(), now_rfc3339()])?;
+            Ok(())
+        })
+    }
+
+    fn shadow_results(&self, tenant: &str, limit: u32) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.read(|c| {
+            let rows: Vec<(String, String, String)> = c
+                .prepare_cached(
+                    "SELECT candidate, entry, at FROM shadow_results WHERE tenant = ?1 ORDER BY id DESC LIMIT ?2",
+                )?
+                .query_map(params![tenant, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(candidate, entry, at)| {
+                    let mut v: serde_json::Value = serde_json::from_str(&entry).unwrap_or_default();
+                    v["candidate"] = candidate.into();
+                    v["at"] = at.into();
+                    v
+                })
+                .collect())
+        })
     }
 
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {

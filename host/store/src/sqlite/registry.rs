@@ -261,3 +261,48 @@ pub(super) fn remove(
     bump(tx)?;
     Ok(InstalledAdapter { removed_index: Some(idx), ..a })
 }
+
+pub(super) fn start_shadow(
+    tx: &Connection,
+    head: &mut JournalHead,
+    tenant: &str,
+    name: &str,
+    version: &str,
+    by: &str,
+) -> Result<u64, StoreError> {
+    let a =
+        find(tx, name, version)?.ok_or_else(|| StoreError::NotFound(format!("{name}@{version} is not installed")))?;
+    if a.removed_index.is_some() {
+        return Err(StoreError::Conflict(format!("{name}@{version} was removed")));
+    }
+    let meta = serde_json::json!({"name": name, "version": version, "component_sha256": a.component_sha256, "by": by})
+        .to_string();
+    let (idx, _) = head.append(tx, EntryKind::ShadowStarted, tenant, &now_rfc3339(), NO_PAYLOAD, meta)?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO shadows (tenant, name, version, by, started_idx) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![tenant, name, version, by, idx as i64])?;
+    bump(tx)?;
+    Ok(idx)
+}
+
+pub(super) fn stop_shadow(tx: &Connection, head: &mut JournalHead, tenant: &str, by: &str) -> Result<u64, StoreError> {
+    let running: Option<(String, String)> = tx
+        .prepare_cached("SELECT name, version FROM shadows WHERE tenant = ?1")?
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((name, version)) = running else {
+        return Err(StoreError::NotFound(format!("tenant {tenant} has no shadow run")));
+    };
+    let meta = serde_json::json!({"name": name, "version": version, "by": by}).to_string();
+    let (idx, _) = head.append(tx, EntryKind::ShadowStopped, tenant, &now_rfc3339(), NO_PAYLOAD, meta)?;
+    tx.prepare_cached("DELETE FROM shadows WHERE tenant = ?1")?.execute([tenant])?;
+    bump(tx)?;
+    Ok(idx)
+}
+
+pub(super) fn shadows(c: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
+    Ok(c.prepare_cached("SELECT tenant, name, version FROM shadows ORDER BY tenant")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?)
+}
