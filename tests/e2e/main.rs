@@ -1,6 +1,7 @@
 //! End-to-end tests: the real adapter built from source, the real sandbox, a real HTTP
 //! server and client on 127.0.0.1, the real SQLite store in a temporary folder.
 
+mod adapter_cache;
 mod delivery;
 mod drop_folder;
 mod fixtures;

@@ -26,7 +26,7 @@ mod console;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -290,6 +290,7 @@ pub struct Runtime {
     linker: Linker<SandboxState>,
     config: RuntimeConfig,
     loaded: Mutex<HashMap<String, Arc<LoadedAdapter>>>,
+    compilations: AtomicU64,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -352,7 +353,14 @@ impl Runtime {
             })
             .map_err(|e| LoadError::Cache { path: PathBuf::new(), source: e })?;
 
-        Ok(Self { engine, linker, config, loaded: Mutex::new(HashMap::new()), ticker_stop })
+        Ok(Self {
+            engine,
+            linker,
+            config,
+            loaded: Mutex::new(HashMap::new()),
+            compilations: AtomicU64::new(0),
+            ticker_stop,
+        })
     }
 
     /// Loads (or returns the already loaded) adapter for these component bytes.
@@ -383,9 +391,17 @@ impl Runtime {
         self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// How many components this runtime has compiled with Cranelift. Loading bytes it already
+    /// loaded, or whose precompiled artefact is in the cache directory, does not count: with
+    /// a warm cache a restart compiles nothing, however many tenants share an adapter.
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(Ordering::Relaxed)
+    }
+
     fn compile(&self, hash: &str, wasm: &[u8]) -> Result<Component, LoadError> {
         let invalid = |reason: String| LoadError::Invalid { hash: hash.to_owned(), reason };
         let Some(dir) = &self.config.cache_dir else {
+            self.compilations.fetch_add(1, Ordering::Relaxed);
             return Component::new(&self.engine, wasm).map_err(|e| invalid(format!("{e:#}")));
         };
         let compat = {
@@ -408,6 +424,7 @@ impl Runtime {
                 }
             }
         }
+        self.compilations.fetch_add(1, Ordering::Relaxed);
         let bytes = self.engine.precompile_component(wasm).map_err(|e| invalid(format!("{e:#}")))?;
         let cache_err = |source| LoadError::Cache { path: path.clone(), source };
         std::fs::create_dir_all(dir).map_err(cache_err)?;
