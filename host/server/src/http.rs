@@ -399,20 +399,11 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
         (&Method::GET, ["v1", "admin", "messages"]) => {
             let q = req.uri().query();
             let tenant = query_param(q, "tenant").map(str::to_owned);
-            let state = match query_param(q, "state") {
-                None => None,
-                Some(s) => match MessageState::parse(s) {
-                    Some(s) => Some(s),
-                    None => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            "bad_query",
-                            format!("state `{s}` is not accepted, processed or failed"),
-                        );
-                    }
-                },
+            let state = match parsed_state(q, MessageState::parse, "accepted, processed or failed") {
+                Ok(s) => s,
+                Err(why) => return error(StatusCode::BAD_REQUEST, "bad_query", why),
             };
-            let limit = query_param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000);
+            let limit = limit_of(q);
             let store = pipeline.store();
             blocking(move || store.messages(tenant.as_deref(), state, limit).map(|m| json(StatusCode::OK, &m))).await
         }
@@ -440,7 +431,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
         }
         (&Method::GET, ["v1", "admin", "tenants", ags, "adapters", "shadow"]) => {
             let (store, ags) = (pipeline.store(), (*ags).to_owned());
-            let limit = query_param(req.uri().query(), "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000);
+            let limit = limit_of(req.uri().query());
             blocking(move || store.shadow_results(&ags, limit).map(|r| json(StatusCode::OK, &r))).await
         }
         (&Method::POST, ["v1", "admin", "tenants", ags, "adapters", "shadow", action @ ("start" | "stop")]) => {
@@ -473,16 +464,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.start_shadow(&ags, &name, &version, &by)).await
             };
-            match started {
-                Ok(Ok(idx)) => match pipeline.refresh_adapters().await {
-                    Ok(()) => json(StatusCode::OK, &serde_json::json!({"journal_index": idx})),
-                    Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "not_applied", e.to_string()),
-                },
-                Ok(Err(StoreError::NotFound(r))) => error(StatusCode::NOT_FOUND, "not_found", r),
-                Ok(Err(StoreError::Conflict(r))) => error(StatusCode::CONFLICT, "conflict", r),
-                Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string()),
-                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
-            }
+            applied(pipeline, started.map(|r| r.map(|idx| serde_json::json!({"journal_index": idx})))).await
         }
         (&Method::POST, ["v1", "admin", "tenants", ags, "adapters", action @ ("activate" | "rollback")]) => {
             let (ags, action) = ((*ags).to_owned(), *action);
@@ -515,16 +497,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.activate_adapter(&ags, &scope, &name, &version, &by)).await
             };
-            match result {
-                Ok(Ok(switch)) => match pipeline.refresh_adapters().await {
-                    Ok(()) => json(StatusCode::OK, &switch),
-                    Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "not_applied", e.to_string()),
-                },
-                Ok(Err(StoreError::NotFound(r))) => error(StatusCode::NOT_FOUND, "not_found", r),
-                Ok(Err(StoreError::Conflict(r))) => error(StatusCode::CONFLICT, "conflict", r),
-                Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string()),
-                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
-            }
+            applied(pipeline, result).await
         }
         (&Method::GET, ["v1", "admin", "deliveries" | "deadletters"]) => {
             let q = req.uri().query();
@@ -532,21 +505,12 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             let state = if segments[2] == "deadletters" {
                 Some(DeliveryState::Dead)
             } else {
-                match query_param(q, "state") {
-                    None => None,
-                    Some(s) => match DeliveryState::parse(s) {
-                        Some(s) => Some(s),
-                        None => {
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                "bad_query",
-                                format!("state `{s}` is not pending, delivered, dead or discarded"),
-                            );
-                        }
-                    },
+                match parsed_state(q, DeliveryState::parse, "pending, delivered, dead or discarded") {
+                    Ok(s) => s,
+                    Err(why) => return error(StatusCode::BAD_REQUEST, "bad_query", why),
                 }
             };
-            let limit = query_param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000);
+            let limit = limit_of(q);
             let store = pipeline.store();
             blocking(move || store.deliveries(tenant.as_deref(), state, limit).map(|d| json(StatusCode::OK, &d))).await
         }
@@ -656,6 +620,36 @@ async fn decide_review(
     let by = decided_by(caller, clerk.as_deref());
     let store = pipeline.store();
     blocking(move || store.decide_review(Some(&ags), &id, decision, &by).map(|item| json(StatusCode::OK, &item))).await
+}
+
+/// `?state=` parsed with `parse`; `allowed` lists the values for the error.
+fn parsed_state<T>(q: Option<&str>, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, String> {
+    match query_param(q, "state") {
+        None => Ok(None),
+        Some(s) => parse(s).map(Some).ok_or_else(|| format!("state `{s}` is not {allowed}")),
+    }
+}
+
+/// `?limit=`, default 100, at most 10 000.
+fn limit_of(q: Option<&str>) -> u32 {
+    query_param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000)
+}
+
+/// Answers an adapter registry change once the running settings include it.
+async fn applied<T: Serialize>(
+    pipeline: &Pipeline,
+    result: Result<Result<T, StoreError>, tokio::task::JoinError>,
+) -> Response<Body> {
+    match result {
+        Ok(Ok(value)) => match pipeline.refresh_adapters().await {
+            Ok(()) => json(StatusCode::OK, &value),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "not_applied", e.to_string()),
+        },
+        Ok(Err(StoreError::NotFound(r))) => error(StatusCode::NOT_FOUND, "not_found", r),
+        Ok(Err(StoreError::Conflict(r))) => error(StatusCode::CONFLICT, "conflict", r),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string()),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request handler failed"),
+    }
 }
 
 /// The journal's operator identity: the credential, and the `operator` the body names.
