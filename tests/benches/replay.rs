@@ -75,6 +75,8 @@ fn main() {
                 to_index: u64::MAX,
                 limit: u32::MAX,
                 newest: false,
+                from_time: None,
+                to_time: None,
             };
             store.journaled_messages(&q).expect("messages")
         };
@@ -100,6 +102,8 @@ fn main() {
                 message_type: None,
                 from_index: 0,
                 to_index: u64::MAX,
+                from_time: None,
+                to_time: None,
                 name: name.into(),
                 version: versions[name].clone(),
                 dry_run,

@@ -271,6 +271,8 @@ async fn a_replay_keeps_old_versions_and_the_same_adapter_gives_byte_identical_r
             message_type: None,
             from_index: 0,
             to_index: u64::MAX,
+            from_time: None,
+            to_time: None,
             name: name.into(),
             version: versions[name].clone(),
             dry_run,
@@ -285,6 +287,24 @@ async fn a_replay_keeps_old_versions_and_the_same_adapter_gives_byte_identical_r
     assert_eq!((same.messages, same.new_versions, same.new_documents), (2, 0, 0), "{same:?}");
     assert_eq!(same.unchanged, 4, "every record byte-identical: {same:?}");
     assert_eq!(journal(), before);
+    // A time range selects by arrival: nothing before 2000 or after 2999, everything since 2000.
+    for (from, to, expected) in [(None, Some("2000"), 0), (Some("2999"), None, 0), (Some("2000-01-01"), None, 2)] {
+        let spec = efile_bridge_pipeline::replay::ReplaySpec {
+            tenant: TENANT.into(),
+            message_type: None,
+            from_index: 0,
+            to_index: u64::MAX,
+            from_time: from.map(str::to_owned),
+            to_time: to.map(str::to_owned),
+            name: "xmeld".into(),
+            version: versions["xmeld"].clone(),
+            dry_run: true,
+            by: "test:replay".into(),
+        };
+        let stats =
+            efile_bridge_pipeline::replay::run(&config, &runtime, store.as_ref(), &spec, &|_| {}).expect("replay");
+        assert_eq!(stats.messages, expected, "from {from:?} to {to:?}");
+    }
     // Another adapter, dry run: reports, writes nothing.
     let dry = replay("einheitsakte", true);
     assert!(dry.new_versions > 0 && !dry.differences.is_empty(), "{dry:?}");
@@ -317,6 +337,8 @@ async fn a_message_that_could_not_be_mapped_is_mapped_by_a_replay_with_a_fixed_a
         message_type: Some("0201".into()),
         from_index: 0,
         to_index: u64::MAX,
+        from_time: None,
+        to_time: None,
         name: m.name.clone(),
         version: m.version.clone(),
         dry_run: false,

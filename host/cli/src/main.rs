@@ -120,12 +120,13 @@ enum Command {
         /// NAME@VERSION of an installed adapter.
         #[arg(long)]
         adapter: String,
-        /// From this journal index (inclusive).
-        #[arg(long, default_value_t = 0)]
-        from: u64,
-        /// To this journal index (exclusive).
+        /// From this journal index (inclusive) or time (received at or after; RFC 3339 UTC or
+        /// a prefix such as 2026-11-01).
         #[arg(long)]
-        to: Option<u64>,
+        from: Option<String>,
+        /// To this journal index or time (exclusive).
+        #[arg(long)]
+        to: Option<String>,
         /// Only this message type code.
         #[arg(long = "type")]
         message_type: Option<String>,
@@ -238,11 +239,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .split_once('@')
                 .filter(|(n, v)| !n.is_empty() && !v.is_empty())
                 .with_context(|| format!("`{adapter}` is not NAME@VERSION"))?;
+            // A number is a journal index, anything else a time.
+            let bound = |v: &Option<String>| match v.as_deref().map(str::trim) {
+                None => (None, None),
+                Some(s) => match s.parse::<u64>() {
+                    Ok(i) => (Some(i), None),
+                    Err(_) => (None, Some(s.to_owned())),
+                },
+            };
+            let ((from_index, from_time), (to_index, to_time)) = (bound(from), bound(to));
             let spec = efile_bridge_pipeline::replay::ReplaySpec {
                 tenant: tenant.clone(),
                 message_type: message_type.clone(),
-                from_index: *from,
-                to_index: to.unwrap_or(u64::MAX),
+                from_index: from_index.unwrap_or(0),
+                to_index: to_index.unwrap_or(u64::MAX),
+                from_time,
+                to_time,
                 name: name.to_owned(),
                 version: version.to_owned(),
                 dry_run: *dry_run,

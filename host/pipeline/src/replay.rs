@@ -33,6 +33,10 @@ pub struct ReplaySpec {
     pub from_index: u64,
     /// To this journal index (exclusive).
     pub to_index: u64,
+    /// Received at or after this time (RFC 3339 UTC or a prefix, e.g. `2026-11-01`).
+    pub from_time: Option<String>,
+    /// Received before this time.
+    pub to_time: Option<String>,
     /// Installed adapter name.
     pub name: String,
     /// Its version.
@@ -103,6 +107,8 @@ pub fn run(
             to_index: spec.to_index,
             limit: PAGE,
             newest: false,
+            from_time: spec.from_time.clone(),
+            to_time: spec.to_time.clone(),
         };
         let page = store.journaled_messages(&query).map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };

@@ -167,6 +167,8 @@ pub fn run(
         to_index: u64::MAX,
         limit: last,
         newest: true,
+        from_time: None,
+        to_time: None,
     };
     let messages = store.journaled_messages(&query).map_err(|e| e.to_string())?;
     let handles =

@@ -454,6 +454,10 @@ pub struct MessageQuery {
     pub from_index: u64,
     /// Up to this journal index (exclusive).
     pub to_index: u64,
+    /// Received at or after this time (RFC 3339 UTC, or a prefix such as `2026-11-25`).
+    pub from_time: Option<String>,
+    /// Received before this time (same form).
+    pub to_time: Option<String>,
     /// At most this many.
     pub limit: u32,
     /// The newest `limit` (still returned oldest first) instead of the oldest.

@@ -865,10 +865,11 @@ impl Storage for SqliteStore {
                  FROM messages m JOIN payloads p ON p.digest = m.payload_digest
                  WHERE m.tenant = ?1 AND (?2 IS NULL OR m.message_type = ?2) AND m.state IN ('processed', 'failed')
                    AND m.journal_idx >= ?4 AND m.journal_idx < ?5
+                   AND (?6 IS NULL OR m.received_at >= ?6) AND (?7 IS NULL OR m.received_at < ?7)
                  ORDER BY m.id {order} LIMIT ?3"
             ))?;
             let (from, to) = (q.from_index.min(i64::MAX as u64) as i64, q.to_index.min(i64::MAX as u64) as i64);
-            let rows = stmt.query_map(params![q.tenant, q.message_type, q.limit, from, to], |r| {
+            let rows = stmt.query_map(params![q.tenant, q.message_type, q.limit, from, to, q.from_time, q.to_time], |r| {
                 let body: Option<Vec<u8>> = r.get(10)?;
                 let adapter = match (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<String>>(14)?) {
                     (Some(name), Some(version), Some(hash)) => Some(AdapterRef { name, version, hash }),
