@@ -144,6 +144,17 @@ pub fn pack(manifest: &Manifest, component: &[u8]) -> Result<Vec<u8>, PackageErr
     Ok(out.into_inner())
 }
 
+/// Whether `v` is a semantic version: `MAJOR.MINOR.PATCH`, optionally `-PRE` and `+BUILD`.
+pub fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0')))
+        && v[core.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b))
+}
+
 /// Reads a package and checks the component against the manifest's digest.
 pub fn unpack(bytes: &[u8]) -> Result<Package, PackageError> {
     let fail = |e: String| PackageError::Format(e);
@@ -156,6 +167,9 @@ pub fn unpack(bytes: &[u8]) -> Result<Package, PackageError> {
     };
     let manifest: Manifest =
         serde_json::from_slice(&read("manifest.json")?).map_err(|e| fail(format!("manifest.json: {e}")))?;
+    if !is_semver(&manifest.version) {
+        return Err(fail(format!("version `{}` is not a semantic version (MAJOR.MINOR.PATCH)", manifest.version)));
+    }
     let component = read("adapter.wasm")?;
     let digest = hex::encode(Sha256::digest(&component));
     if digest != manifest.component_sha256 {
@@ -353,6 +367,12 @@ mod tests {
         let bytes = pack(&future, b"component").expect("pack");
         let err = verify(&bytes, Some(&sign(&bytes, &key)), &trusted(&key)).expect_err("world");
         assert!(err.to_string().contains("targets `efile-bridge:adapter@0.2.0`"), "{err}");
+        let mut loose = manifest.clone();
+        loose.version = "1.2".into();
+        let bytes = pack(&loose, b"component").expect("pack");
+        let err = verify(&bytes, Some(&sign(&bytes, &key)), &trusted(&key)).expect_err("semver");
+        assert!(err.to_string().contains("version `1.2` is not a semantic version"), "{err}");
+        assert!(is_semver("0.1.0") && is_semver("2.10.3-rc.1+build.5") && !is_semver("01.2.3"));
         let mut lying = manifest;
         lying.component_sha256 = "00".repeat(32);
         let bytes = pack(&lying, b"component").expect("pack");
