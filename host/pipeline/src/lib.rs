@@ -428,6 +428,11 @@ impl Pipeline {
         &self.shared.metrics
     }
 
+    /// The configured tenants' AGS (cheap, for watchers).
+    pub fn tenant_ags(&self) -> Vec<String> {
+        self.shared.settings().config.tenants.iter().map(|t| t.ags.clone()).collect()
+    }
+
     /// Tenants with their adapters, for the admin API.
     pub fn tenants(&self) -> Vec<TenantOverview> {
         let settings = self.shared.settings();

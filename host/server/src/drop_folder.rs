@@ -39,38 +39,63 @@ pub async fn run(pipeline: Arc<Pipeline>, root: PathBuf, interval: Duration) {
     let mut seen: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
     let mut prepared: std::collections::HashSet<String> = Default::default();
     loop {
-        let mut still_there = HashMap::new();
-        for tenant in pipeline.tenants() {
-            let dir = root.join(&tenant.ags);
-            let caller = Caller::Tenant(tenant.ags.clone());
-            if !prepared.contains(&tenant.ags) {
-                if let Err(e) = prepare(&dir) {
-                    tracing::error!(path = %dir.display(), error = %e, "drop folder unusable");
-                    continue;
-                }
-                // Left over from a crash: submit again.
-                for path in list(&dir.join(PROCESSING)) {
-                    handle(&pipeline, &dir, path, &caller).await;
-                }
-                prepared.insert(tenant.ags.clone());
+        // The file system work of a scan (folders of new tenants, listing every inbox) runs on
+        // a blocking thread: with hundreds of tenants it must not hold an async worker.
+        let tenants = pipeline.tenant_ags();
+        let (root_dir, known) = (root.clone(), prepared.clone());
+        let scan = tokio::task::spawn_blocking(move || scan(&root_dir, &tenants, &known)).await;
+        let Ok(scan) = scan else { return };
+        for (ags, dir, leftovers) in scan.new {
+            let caller = Caller::Tenant(ags.clone());
+            // Left over from a crash: submit again.
+            for path in leftovers {
+                handle(&pipeline, &dir, path, &caller).await;
             }
-            for path in list(&dir.join(INBOX)) {
-                let Ok(meta) = std::fs::metadata(&path) else { continue };
-                let stamp = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
-                if seen.get(&path) == Some(&stamp) {
-                    let Some(name) = path.file_name() else { continue };
-                    let claimed = dir.join(PROCESSING).join(name);
-                    if std::fs::rename(&path, &claimed).is_ok() {
-                        handle(&pipeline, &dir, claimed, &caller).await;
-                    }
-                } else {
-                    still_there.insert(path, stamp);
+            prepared.insert(ags);
+        }
+        let mut still_there = HashMap::new();
+        for (ags, dir, path, stamp) in scan.inbox {
+            if seen.get(&path) == Some(&stamp) {
+                let Some(name) = path.file_name() else { continue };
+                let claimed = dir.join(PROCESSING).join(name);
+                if std::fs::rename(&path, &claimed).is_ok() {
+                    handle(&pipeline, &dir, claimed, &Caller::Tenant(ags)).await;
                 }
+            } else {
+                still_there.insert(path, stamp);
             }
         }
         seen = still_there;
         tokio::time::sleep(interval).await;
     }
+}
+
+/// What one scan found.
+struct Scan {
+    /// Tenants whose folder was prepared now: (AGS, folder, files left in `processing/`).
+    new: Vec<(String, PathBuf, Vec<PathBuf>)>,
+    /// Files in the inboxes: (AGS, tenant folder, file, (size, mtime)).
+    inbox: Vec<(String, PathBuf, PathBuf, (u64, SystemTime))>,
+}
+
+fn scan(root: &Path, tenants: &[String], prepared: &std::collections::HashSet<String>) -> Scan {
+    let mut out = Scan { new: Vec::new(), inbox: Vec::new() };
+    for ags in tenants {
+        let dir = root.join(ags);
+        if !prepared.contains(ags) {
+            if let Err(e) = prepare(&dir) {
+                tracing::error!(path = %dir.display(), error = %e, "drop folder unusable");
+                continue;
+            }
+            out.new.push((ags.clone(), dir.clone(), list(&dir.join(PROCESSING))));
+        }
+        for path in list(&dir.join(INBOX)) {
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let stamp = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+            out.inbox.push((ags.clone(), dir.clone(), path, stamp));
+        }
+    }
+    out
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {
