@@ -197,6 +197,30 @@ async fn the_admin_api_installs_switches_and_rolls_back() {
     let body = with_uuid(&fixture("anmeldung-0201-single-person"), "e7000000-0000-4000-8000-000000000002");
     assert_eq!(host.post(body.clone()).await.0, 202);
     assert_eq!(host.wait_processed(&uuid_of(&body)).await["adapter"]["name"], "xmeld");
+
+    // Which adapter a tenant runs cannot be changed behind the journal's back.
+    crate::support::verify(&host).await.expect("verifies");
+    let dir = host.stop().await;
+    let copy = tempfile::tempdir().expect("copy");
+    for f in ["efile.sqlite3", "efile.sqlite3-wal", "efile.sqlite3-shm"] {
+        let _ = std::fs::copy(dir.path().join(f), copy.path().join(f));
+    }
+    std::fs::create_dir_all(copy.path().join("keys")).expect("keys");
+    for e in std::fs::read_dir(dir.path().join("keys")).expect("keys") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), copy.path().join("keys").join(e.file_name())).expect("copy key");
+    }
+    let why = crate::store::tamper(
+        &dir,
+        &format!(
+            "INSERT INTO activations (tenant, scope, name, version, action, by, idx)
+         VALUES ('{TENANT}', '*', 'einheitsakte', '{}', 'activate', 'nobody', 1)",
+            manifest.version
+        ),
+    );
+    assert!(why.contains("adapter switch of tenant 09162000 (*) differs from journal entry 1"), "{why}");
+    let why = crate::store::tamper(&copy, "DELETE FROM activations");
+    assert!(why.contains("adapter switch recorded by journal entry") && why.contains("missing"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

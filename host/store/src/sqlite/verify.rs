@@ -46,6 +46,8 @@ struct Commitments {
     reviews: HashMap<String, (Hash, u64)>,
     /// Review id → entry that decided it.
     decisions: HashMap<String, u64>,
+    /// Adapter switch entry → (tenant, scope, name, version).
+    switches: HashMap<u64, (String, String, Option<String>, Option<String>)>,
 }
 
 pub(crate) fn verify(
@@ -148,6 +150,7 @@ pub(crate) fn verify(
     check_messages(c, &commitments, &mut report)?;
     check_versions(c, &commitments, &mut report)?;
     check_reviews(c, &commitments)?;
+    check_switches(c, &commitments)?;
     let payload_started = Instant::now();
     check_payloads(c, &commitments, &mut report, progress)?;
     report.payload_seconds = payload_started.elapsed().as_secs_f64();
@@ -189,6 +192,14 @@ fn collect(entry: &Entry, into: &mut Commitments) -> Result<(), StoreError> {
                 let review = meta["review"].as_str().ok_or_else(|| malformed("review id"))?;
                 into.decisions.insert(review.to_owned(), entry.index);
             }
+        }
+        EntryKind::AdapterActivated | EntryKind::AdapterRolledBack => {
+            let meta: serde_json::Value = serde_json::from_str(&entry.meta)
+                .map_err(|e| fail(format!("journal entry {} ({}): meta is not JSON: {e}", entry.index, entry.kind)))?;
+            let text = |k: &str| meta[k].as_str().map(str::to_owned);
+            let scope = text("scope")
+                .ok_or_else(|| fail(format!("journal entry {} ({}): no scope", entry.index, entry.kind)))?;
+            into.switches.insert(entry.index, (entry.tenant.clone(), scope, text("name"), text("version")));
         }
         EntryKind::PayloadDeleted => {
             into.deleted.insert(entry.payload_digest, entry.index);
@@ -304,6 +315,32 @@ fn check_reviews(c: &Connection, commitments: &Commitments) -> Result<(), StoreE
     missing.sort_by_key(|(_, (_, i))| *i);
     if let Some((review, (_, i))) = missing.first() {
         return Err(fail(format!("review item {review}, opened by journal entry {i}, is missing from the store")));
+    }
+    Ok(())
+}
+
+/// Every adapter switch against the entry that recorded it: which adapter maps a tenant's
+/// messages cannot be changed behind the journal's back.
+fn check_switches(c: &Connection, commitments: &Commitments) -> Result<(), StoreError> {
+    let mut stmt = c.prepare("SELECT idx, tenant, scope, name, version FROM activations ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(r) = rows.next()? {
+        let idx = r.get::<_, i64>(0)? as u64;
+        let row: (String, String, Option<String>, Option<String>) = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        match commitments.switches.get(&idx) {
+            Some(entry) if *entry == row => {}
+            _ => {
+                return Err(fail(format!(
+                    "adapter switch of tenant {} ({}) differs from journal entry {idx}",
+                    row.0, row.1
+                )));
+            }
+        }
+        seen.insert(idx);
+    }
+    if let Some(i) = commitments.switches.keys().filter(|i| !seen.contains(*i)).min() {
+        return Err(fail(format!("the adapter switch recorded by journal entry {i} is missing from the store")));
     }
     Ok(())
 }
