@@ -68,16 +68,7 @@ fn main() {
         // Baseline: the sandbox alone, same messages, same threads.
         let xmeld = runtime.load(&std::fs::read(efile_bridge_tests::xmeld_wasm()).expect("wasm")).expect("load");
         let infos: Vec<_> = {
-            let q = efile_bridge_store::MessageQuery {
-                tenant: "09162000".into(),
-                message_type: None,
-                from_index: 0,
-                to_index: u64::MAX,
-                limit: u32::MAX,
-                newest: false,
-                from_time: None,
-                to_time: None,
-            };
+            let q = efile_bridge_store::MessageQuery::all("09162000");
             store.journaled_messages(&q).expect("messages")
         };
         let limits = config.sandbox.to_limits();
@@ -98,12 +89,7 @@ fn main() {
 
         for (name, dry_run) in [("xmeld", true), ("xmeld", false), ("einheitsakte", true), ("einheitsakte", false)] {
             let spec = ReplaySpec {
-                tenant: "09162000".into(),
-                message_type: None,
-                from_index: 0,
-                to_index: u64::MAX,
-                from_time: None,
-                to_time: None,
+                messages: efile_bridge_store::MessageQuery::all("09162000"),
                 name: name.into(),
                 version: versions[name].clone(),
                 dry_run,

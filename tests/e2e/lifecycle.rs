@@ -291,12 +291,7 @@ async fn a_replay_keeps_old_versions_and_the_same_adapter_gives_byte_identical_r
     let runtime = host.pipeline.runtime();
     let replay = |name: &str, dry_run: bool| {
         let spec = efile_bridge_pipeline::replay::ReplaySpec {
-            tenant: TENANT.into(),
-            message_type: None,
-            from_index: 0,
-            to_index: u64::MAX,
-            from_time: None,
-            to_time: None,
+            messages: efile_bridge_store::MessageQuery::all(TENANT),
             name: name.into(),
             version: versions[name].clone(),
             dry_run,
@@ -314,12 +309,11 @@ async fn a_replay_keeps_old_versions_and_the_same_adapter_gives_byte_identical_r
     // A time range selects by arrival: nothing before 2000 or after 2999, everything since 2000.
     for (from, to, expected) in [(None, Some("2000"), 0), (Some("2999"), None, 0), (Some("2000-01-01"), None, 2)] {
         let spec = efile_bridge_pipeline::replay::ReplaySpec {
-            tenant: TENANT.into(),
-            message_type: None,
-            from_index: 0,
-            to_index: u64::MAX,
-            from_time: from.map(str::to_owned),
-            to_time: to.map(str::to_owned),
+            messages: efile_bridge_store::MessageQuery {
+                from_time: from.map(str::to_owned),
+                to_time: to.map(str::to_owned),
+                ..efile_bridge_store::MessageQuery::all(TENANT)
+            },
             name: "xmeld".into(),
             version: versions["xmeld"].clone(),
             dry_run: true,
@@ -357,12 +351,10 @@ async fn a_message_that_could_not_be_mapped_is_mapped_by_a_replay_with_a_fixed_a
     let (m, bytes) = package(&efile_bridge_tests::einheitsakte_wasm());
     do_install(&host, &bytes, Some(&efile_bridge_package::sign(&bytes, &key))).expect("installs");
     let spec = efile_bridge_pipeline::replay::ReplaySpec {
-        tenant: TENANT.into(),
-        message_type: Some("0201".into()),
-        from_index: 0,
-        to_index: u64::MAX,
-        from_time: None,
-        to_time: None,
+        messages: efile_bridge_store::MessageQuery {
+            message_type: Some("0201".into()),
+            ..efile_bridge_store::MessageQuery::all(TENANT)
+        },
         name: m.name.clone(),
         version: m.version.clone(),
         dry_run: false,

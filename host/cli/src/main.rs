@@ -249,12 +249,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let ((from_index, from_time), (to_index, to_time)) = (bound(from), bound(to));
             let spec = efile_bridge_pipeline::replay::ReplaySpec {
-                tenant: tenant.clone(),
-                message_type: message_type.clone(),
-                from_index: from_index.unwrap_or(0),
-                to_index: to_index.unwrap_or(u64::MAX),
-                from_time,
-                to_time,
+                messages: efile_bridge_store::MessageQuery {
+                    message_type: message_type.clone(),
+                    from_index: from_index.unwrap_or(0),
+                    to_index: to_index.unwrap_or(u64::MAX),
+                    from_time,
+                    to_time,
+                    ..efile_bridge_store::MessageQuery::all(tenant)
+                },
                 name: name.to_owned(),
                 version: version.to_owned(),
                 dry_run: *dry_run,

@@ -25,18 +25,9 @@ use crate::shadow::ShadowEntry;
 /// What to replay.
 #[derive(Debug, Clone)]
 pub struct ReplaySpec {
-    /// Tenant AGS.
-    pub tenant: String,
-    /// Only this message type.
-    pub message_type: Option<String>,
-    /// From this journal index (inclusive).
-    pub from_index: u64,
-    /// To this journal index (exclusive).
-    pub to_index: u64,
-    /// Received at or after this time (RFC 3339 UTC or a prefix, e.g. `2026-11-01`).
-    pub from_time: Option<String>,
-    /// Received before this time.
-    pub to_time: Option<String>,
+    /// Which messages, in journal order (`limit` and `newest` are ignored: a replay pages
+    /// through all of them).
+    pub messages: MessageQuery,
     /// Installed adapter name.
     pub name: String,
     /// Its version.
@@ -78,11 +69,9 @@ pub fn run(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ReplayStats, String> {
     let started = Instant::now();
-    let t = config
-        .tenants
-        .iter()
-        .find(|t| t.ags == spec.tenant)
-        .ok_or_else(|| format!("tenant {} is not configured", spec.tenant))?;
+    let tenant = &spec.messages.tenant;
+    let t =
+        config.tenants.iter().find(|t| &t.ags == tenant).ok_or_else(|| format!("tenant {tenant} is not configured"))?;
     let path = crate::adapters::component_path(&config.data_dir, &spec.name, &spec.version);
     let bytes = std::fs::read(&path)
         .map_err(|e| format!("{}@{} is not installed ({}: {e})", spec.name, spec.version, path.display()))?;
@@ -98,18 +87,9 @@ pub fn run(
     let done = AtomicU64::new(0);
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1) * if spec.dry_run { 1 } else { 4 };
-    let mut from = spec.from_index;
+    let mut from = spec.messages.from_index;
     loop {
-        let query = MessageQuery {
-            tenant: spec.tenant.clone(),
-            message_type: spec.message_type.clone(),
-            from_index: from,
-            to_index: spec.to_index,
-            limit: PAGE,
-            newest: false,
-            from_time: spec.from_time.clone(),
-            to_time: spec.to_time.clone(),
-        };
+        let query = MessageQuery { from_index: from, limit: PAGE, newest: false, ..spec.messages.clone() };
         let page = store.journaled_messages(&query).map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };
         from = last.info.journal_index + 1;
@@ -156,7 +136,7 @@ pub fn run(
                             }
                             (Ok(records), false) => {
                                 match store.record_replayed(
-                                    &spec.tenant,
+                                    tenant,
                                     &m.info.message_uuid,
                                     adapter_ref.clone(),
                                     records.clone(),

@@ -161,14 +161,10 @@ pub fn run(
     let limits = config.sandbox.for_tenant(&t.sandbox).to_limits();
     let tenant_config = Arc::new(t.config.clone());
     let query = efile_bridge_store::MessageQuery {
-        tenant: tenant.into(),
         message_type: message_type.map(str::to_owned),
-        from_index: 0,
-        to_index: u64::MAX,
         limit: last,
         newest: true,
-        from_time: None,
-        to_time: None,
+        ..efile_bridge_store::MessageQuery::all(tenant)
     };
     let messages = store.journaled_messages(&query).map_err(|e| e.to_string())?;
     let handles =

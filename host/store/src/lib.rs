@@ -464,6 +464,22 @@ pub struct MessageQuery {
     pub newest: bool,
 }
 
+impl MessageQuery {
+    /// Every processed or failed message of `tenant`, oldest first.
+    pub fn all(tenant: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            message_type: None,
+            from_index: 0,
+            to_index: u64::MAX,
+            from_time: None,
+            to_time: None,
+            limit: u32::MAX,
+            newest: false,
+        }
+    }
+}
+
 /// What a replay changed for one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReplayOutcome {
