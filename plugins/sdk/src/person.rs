@@ -1,6 +1,6 @@
 //! Persons in XÖV messages: partial dates, name normalisation and the citizen fingerprint.
 //!
-//! **Name normalisation** (documented in `docs/src/reference/names.md`): names follow
+//! **Name normalisation** (the normalisation is documented in `docs/src/messages/catalog.md`): names follow
 //! DIN 91379, so they may contain any Latin letter with diacritics (`ß`, `Ø`, `ł`, combining
 //! accents). To compare names across messages we fold them: Unicode NFKD decomposition,
 //! combining marks removed, the letters that do not decompose mapped to their usual
@@ -119,6 +119,39 @@ fn date_text(t: &str) -> Option<String> {
     }
     (t.len() >= 4 && digits(&t[..4]) && t.get(4..5).is_none_or(|r| !r.bytes().all(|b| b.is_ascii_digit())))
         .then(|| t[..4].to_owned())
+}
+
+/// The citizen a person's names, birth and (optional) idNr element name: the idNr if valid,
+/// and the fingerprint. Every adapter builds citizens with this, so that the same person gets
+/// the same identifiers from any standard.
+pub fn citizen(
+    family: &str,
+    given: &str,
+    birth_date: Option<String>,
+    place: Option<&str>,
+    id_nr: Option<Element<'_, '_>>,
+) -> Result<crate::model::CitizenRef, crate::model::MappingError> {
+    use crate::model::{CitizenRef, Identifier, IdentifierKind};
+    let mut identifiers = Vec::new();
+    if let Some(id) = id_nr {
+        if id.text().len() != 11 || !id.text().bytes().all(|b| b.is_ascii_digit()) {
+            // The value is personal data and stays out of the error, which operators see.
+            return Err(id.invalid("idNr must be eleven digits"));
+        }
+        identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.text().to_owned() });
+    }
+    identifiers.push(Identifier {
+        kind: IdentifierKind::Fingerprint,
+        value: fingerprint(family, given, birth_date.as_deref(), place),
+    });
+    let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
+    Ok(CitizenRef {
+        identifiers,
+        display_name,
+        family_name: family.to_owned(),
+        given_names: given.to_owned(),
+        birth_date,
+    })
 }
 
 #[cfg(test)]

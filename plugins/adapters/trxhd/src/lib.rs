@@ -35,7 +35,7 @@
 //! file is kept for years, fingerprints must be deleted once the document is handed over
 //! (PassG §16 Abs. 2, PAuswG §26 Abs. 2).
 
-use efile_bridge_sdk::person::{fingerprint, partial_date};
+use efile_bridge_sdk::person::{self, partial_date};
 use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
@@ -135,28 +135,9 @@ fn applicant(a: Element<'_, '_>) -> Result<CitizenRef, MappingError> {
     let given = a.text_at("Vornamen").unwrap_or("");
     let birth_date = partial_date(a.require("Geburtsdatum")?);
     let place = a.text_at("Geburtsort");
-    let mut identifiers = Vec::new();
-    if let Some(id) = a.find("IdNr") {
-        if id.text().len() != 11 || !id.text().bytes().all(|b| b.is_ascii_digit()) {
-            // The value is personal data and stays out of the error, which operators see.
-            return Err(id.invalid("the idNr must be eleven digits"));
-        }
-        identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.text().to_owned() });
-    }
     // The same fields and the same SDK function as the XMeld adapter, so the same person gets
-    // the same fingerprint from either standard.
-    identifiers.push(Identifier {
-        kind: IdentifierKind::Fingerprint,
-        value: fingerprint(family, given, birth_date.as_deref(), place),
-    });
-    let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
-    Ok(CitizenRef {
-        identifiers,
-        display_name,
-        family_name: family.to_owned(),
-        given_names: given.to_owned(),
-        birth_date,
-    })
+    // the same identifiers from either standard.
+    person::citizen(family, given, birth_date, place, a.find("IdNr"))
 }
 
 fn bestellung(info: &MessageInfo, root: Element<'_, '_>, config: &dyn Config) -> Result<EfileRecord, MappingError> {

@@ -26,7 +26,7 @@ mod further;
 mod person_events;
 mod ummeldung;
 
-use efile_bridge_sdk::person::{fingerprint, partial_date};
+use efile_bridge_sdk::person::{self, fingerprint, partial_date};
 use efile_bridge_sdk::prelude::*;
 use efile_bridge_sdk::retention;
 
@@ -64,25 +64,7 @@ pub(crate) fn citizen_of(p: Element<'_, '_>, birth: &str) -> Result<CitizenRef, 
     let given = p.text_at("name/vornamen/vornamen/name").unwrap_or("");
     let birth_date = p.find(&format!("{birth}/geburtsdatum")).and_then(partial_date);
     let place = p.text_at(&format!("{birth}/geburtsort"));
-    let mut identifiers = Vec::new();
-    if let Some(id) = p.find("idNr") {
-        if id.text().len() != 11 || !id.text().bytes().all(|b| b.is_ascii_digit()) {
-            return Err(id.invalid("idNr must be eleven digits"));
-        }
-        identifiers.push(Identifier { kind: IdentifierKind::IdNr, value: id.text().to_owned() });
-    }
-    identifiers.push(Identifier {
-        kind: IdentifierKind::Fingerprint,
-        value: fingerprint(family, given, birth_date.as_deref(), place),
-    });
-    let display_name = if given.is_empty() { family.to_owned() } else { format!("{family}, {given}") };
-    Ok(CitizenRef {
-        identifiers,
-        display_name,
-        family_name: family.to_owned(),
-        given_names: given.to_owned(),
-        birth_date,
-    })
+    person::citizen(family, given, birth_date, place, p.find("idNr"))
 }
 
 /// A record in the citizen's registration file (Meldeakte) with the message noted; the
