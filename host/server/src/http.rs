@@ -446,21 +446,10 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.stop_shadow(&ags, &by)).await
             } else {
-                let Some((name, version)) = body["adapter"].as_str().and_then(|a| a.split_once('@')) else {
-                    return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"adapter\": \"NAME@VERSION\"}");
+                let (name, version) = match requested_adapter(pipeline, &body, &ags, "*") {
+                    Ok(a) => a,
+                    Err((status, code, why)) => return error(status, code, why),
                 };
-                let (name, version) = (name.to_owned(), version.to_owned());
-                let config = pipeline.config();
-                if let Err(why) = efile_bridge_pipeline::adapters::check_activation(
-                    &config,
-                    store.as_ref(),
-                    &ags,
-                    "*",
-                    &name,
-                    &version,
-                ) {
-                    return error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", why);
-                }
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.start_shadow(&ags, &name, &version, &by)).await
             };
@@ -478,22 +467,11 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.rollback_adapter(&ags, &by)).await
             } else {
-                let Some((name, version)) = body["adapter"].as_str().and_then(|a| a.split_once('@')) else {
-                    return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"adapter\": \"NAME@VERSION\"}");
-                };
-                let (name, version) = (name.to_owned(), version.to_owned());
                 let scope = body["type"].as_str().unwrap_or("*").to_owned();
-                let config = pipeline.config();
-                if let Err(why) = efile_bridge_pipeline::adapters::check_activation(
-                    &config,
-                    store.as_ref(),
-                    &ags,
-                    &scope,
-                    &name,
-                    &version,
-                ) {
-                    return error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", why);
-                }
+                let (name, version) = match requested_adapter(pipeline, &body, &ags, &scope) {
+                    Ok(a) => a,
+                    Err((status, code, why)) => return error(status, code, why),
+                };
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.activate_adapter(&ags, &scope, &name, &version, &by)).await
             };
@@ -633,6 +611,23 @@ fn parsed_state<T>(q: Option<&str>, parse: fn(&str) -> Option<T>, allowed: &str)
 /// `?limit=`, default 100, at most 10 000.
 fn limit_of(q: Option<&str>) -> u32 {
     query_param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(10_000)
+}
+
+/// The `{"adapter": "NAME@VERSION"}` of a switch or shadow request, checked against the config
+/// and the registry for `scope`; otherwise the status, code and reason to answer.
+fn requested_adapter(
+    pipeline: &Pipeline,
+    body: &serde_json::Value,
+    ags: &str,
+    scope: &str,
+) -> Result<(String, String), (StatusCode, &'static str, String)> {
+    let Some((name, version)) = body["adapter"].as_str().and_then(|a| a.split_once('@')) else {
+        return Err((StatusCode::BAD_REQUEST, "bad_request", "send {\"adapter\": \"NAME@VERSION\"}".into()));
+    };
+    let store = pipeline.store();
+    efile_bridge_pipeline::adapters::check_activation(&pipeline.config(), store.as_ref(), ags, scope, name, version)
+        .map_err(|why| (StatusCode::UNPROCESSABLE_ENTITY, "rejected", why))?;
+    Ok((name.to_owned(), version.to_owned()))
 }
 
 /// Answers an adapter registry change once the running settings include it.
