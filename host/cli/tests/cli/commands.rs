@@ -194,12 +194,16 @@ fn review_lists_and_decides_an_ambiguous_citizen_match() {
             None => body.lines().filter(|l| !l.contains(id_line)).collect::<Vec<_>>().join("\n"),
         }
     };
-    // Two people of the same name, birth date and place (different idNr), then a message
-    // about one of them without idNr. Ingested in name order.
+    // Two people of the same name, birth date and place (different idNr), then, in a second
+    // ingest (one ingest maps its files concurrently), a message about one of them without idNr.
     std::fs::write(inbox.join("1.xml"), with(1, Some("02158049378"))).expect("write");
     std::fs::write(inbox.join("2.xml"), with(2, Some("08962367457"))).expect("write");
-    std::fs::write(inbox.join("3.xml"), with(3, None)).expect("write");
     let out = bin(&config, &["ingest", "--quiet", inbox.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let later = tmp.path().join("later");
+    std::fs::create_dir_all(&later).expect("mkdir");
+    std::fs::write(later.join("3.xml"), with(3, None)).expect("write");
+    let out = bin(&config, &["ingest", "--quiet", later.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
 
     let list = bin(&config, &["review", "list", "--tenant", "09162000", "--json"]);
