@@ -13,5 +13,9 @@ cargo fmt --all --check
 # One profile for everything: wasmtime is built once (release) and shared by all steps.
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --release --locked --workspace
+# The end-to-end suite again on PostgreSQL: a fresh database per test on the server in
+# EFILE_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres, trust auth; the
+# user must be allowed to CREATE DATABASE). Without a reachable server this fails, never skips.
+EFILE_TEST_BACKEND=postgres cargo test --release --locked -p efile-bridge-tests --test e2e
 # Benchmarks must keep compiling; their figures are reported, never asserted.
 cargo bench --locked --workspace --no-run

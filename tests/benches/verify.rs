@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use efile_bridge_store::{Direction, NewMessage, SqliteStore, Storage};
+use efile_bridge_store::{Direction, NewMessage, Storage, Store};
 use sha2::{Digest, Sha256};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -27,7 +27,7 @@ fn main() {
     let count = total_mb * 1024 / body_kib;
 
     let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(dir.path()).expect("open");
+    let store = Store::open(dir.path()).expect("open");
     let started = Instant::now();
     std::thread::scope(|s| {
         for t in 0..8 {

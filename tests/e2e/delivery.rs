@@ -230,12 +230,11 @@ async fn send(host: &Host, body: &[u8]) -> serde_json::Value {
 }
 
 fn journal_kinds(dir: &std::path::Path) -> HashMap<String, usize> {
-    let c = rusqlite::Connection::open(dir.join("efile.sqlite3")).expect("sqlite");
-    let mut stmt = c.prepare("SELECT kind, COUNT(*) FROM journal GROUP BY kind").expect("sql");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    let mut kinds = HashMap::new();
+    for e in efile_bridge_tests::backend::raw_journal(dir) {
+        *kinds.entry(e.kind).or_insert(0) += 1;
+    }
+    kinds
 }
 
 fn millis(rfc3339: &str) -> i128 {
@@ -296,14 +295,11 @@ async fn a_flaky_downstream_gets_every_record_version_exactly_once_and_in_order(
     let kinds = journal_kinds(dir.path());
     assert_eq!(kinds.get("delivered"), Some(&all.len()), "{kinds:?}");
     let delivered_at = {
-        let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
-        let at: String = c
-            .query_row(
-                "SELECT at FROM journal WHERE kind = 'delivered' AND json_extract(meta, '$.delivery') = ?1",
-                [&throttled.delivery_id],
-                |r| r.get(0),
-            )
-            .expect("delivered entry");
+        let at = efile_bridge_tests::backend::raw_journal(dir.path())
+            .into_iter()
+            .find(|e| e.kind == "delivered" && e.meta_str("delivery") == throttled.delivery_id)
+            .expect("delivered entry")
+            .at;
         millis(&at)
     };
     assert!(
@@ -448,14 +444,11 @@ async fn xdomea_packages_land_in_a_folder_and_at_a_url_valid_against_the_officia
         assert_eq!(s.packages.len(), per_sink);
     }
     let dir = host.stop().await;
-    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
-    let answers: Vec<String> = c
-        .prepare("SELECT json_extract(meta, '$.answer') FROM journal WHERE kind = 'delivered' ORDER BY idx")
-        .expect("sql")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    let answers: Vec<String> = efile_bridge_tests::backend::raw_journal(dir.path())
+        .into_iter()
+        .filter(|e| e.kind == "delivered")
+        .map(|e| e.meta_str("answer"))
+        .collect();
     assert_eq!(answers.iter().filter(|a| a.ends_with("0630 imported")).count(), per_sink, "{answers:?}");
     assert_eq!(answers.iter().filter(|a| a.starts_with("written ")).count(), per_sink, "{answers:?}");
 }

@@ -121,11 +121,11 @@ async fn an_ambiguous_match_waits_for_a_clerk_and_every_decision_is_journaled() 
     let report = crate::support::verify(&host).await.expect("verifies");
     assert_eq!(report.record_versions, 4, "{report:?}");
     let dir = host.stop().await;
-    let kinds: Vec<String> = {
-        let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
-        let mut stmt = c.prepare("SELECT kind FROM journal WHERE kind = 'review-decided' ORDER BY idx").expect("sql");
-        stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
-    };
+    let kinds: Vec<String> = efile_bridge_tests::backend::raw_journal(dir.path())
+        .into_iter()
+        .filter(|e| e.kind == "review-decided")
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds.len(), 2);
     let why = crate::store::tamper(&dir, &format!("DELETE FROM reviews WHERE public_id = '{second}'"));
     assert!(why.contains(&format!("review item {second}")) && why.contains("missing"), "{why}");

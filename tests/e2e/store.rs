@@ -1,7 +1,10 @@
 //! Durability and tamper evidence of the embedded store: crash recovery, and every kind of
 //! change to the stored data is found by `verify` and named.
 
-use efile_bridge_store::{Accepted, Direction, NewMessage, SqliteStore, Storage, StoreError};
+use efile_bridge_store::{Accepted, Direction, NewMessage, Storage, StoreError};
+use efile_bridge_tests::backend::{
+    Backend, RawEntry, backend, open_store, portable_sql, raw_execute, raw_journal, raw_query_i64,
+};
 use efile_bridge_tests::fixture;
 
 use crate::support::{Host, uuid_of, with_uuid};
@@ -27,7 +30,7 @@ async fn a_message_accepted_before_a_crash_is_processed_after_the_restart() {
     let xml = fixture("anmeldung-0201-two-households");
     {
         // Accepted and journaled, then the process "dies" before any worker ran.
-        let store = SqliteStore::open(dir.path()).expect("open");
+        let store = open_store(dir.path()).expect("open");
         assert!(matches!(store.accept(new_message(&xml)).expect("accept"), Accepted::New { .. }));
         assert_eq!(store.pending().expect("pending").len(), 1);
     }
@@ -59,21 +62,22 @@ async fn populated() -> tempfile::TempDir {
     host.stop().await
 }
 
-/// Applies `sql` to the closed store (as someone with file access could) and returns what
-/// `verify` says, or the error opening it.
+/// Applies `sql` to the closed store (as someone with database access could, with the
+/// append-only triggers out of the way) and returns what `verify` says, or the error opening it.
 pub(crate) fn tamper(dir: &tempfile::TempDir, sql: &str) -> String {
-    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
-    c.execute_batch(
-        "DROP TRIGGER IF EXISTS journal_no_update; DROP TRIGGER IF EXISTS journal_no_delete;
-         DROP TRIGGER IF EXISTS payloads_only_deleted; DROP TRIGGER IF EXISTS versions_no_update;
-         DROP TRIGGER IF EXISTS versions_no_delete; DROP TRIGGER IF EXISTS merkle_no_update;
-         DROP TRIGGER IF EXISTS checkpoints_no_delete; DROP TRIGGER IF EXISTS checkpoints_no_update;
-         DROP TRIGGER IF EXISTS payloads_no_delete;",
-    )
-    .expect("drop triggers");
-    c.execute_batch(sql).expect("tamper");
-    drop(c);
-    match SqliteStore::open(dir.path()) {
+    let without_triggers = match backend() {
+        Backend::Sqlite => {
+            "DROP TRIGGER IF EXISTS journal_no_update; DROP TRIGGER IF EXISTS journal_no_delete;
+             DROP TRIGGER IF EXISTS payloads_only_deleted; DROP TRIGGER IF EXISTS versions_no_update;
+             DROP TRIGGER IF EXISTS versions_no_delete; DROP TRIGGER IF EXISTS merkle_no_update;
+             DROP TRIGGER IF EXISTS checkpoints_no_delete; DROP TRIGGER IF EXISTS checkpoints_no_update;
+             DROP TRIGGER IF EXISTS payloads_no_delete;"
+        }
+        // A superuser can switch triggers off for the session.
+        Backend::Postgres => "SET session_replication_role = replica;",
+    };
+    raw_execute(dir.path(), &format!("{without_triggers} {}", portable_sql(sql))).expect("tamper");
+    match open_store(dir.path()) {
         Err(e) => e.to_string(),
         Ok(store) => match store.verify(&|_| {}) {
             Ok(r) => panic!("tampering with `{sql}` was not detected: {r:?}"),
@@ -86,7 +90,6 @@ pub(crate) fn tamper(dir: &tempfile::TempDir, sql: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_sql_cannot_change_the_journal() {
     let dir = populated().await;
-    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
     for sql in [
         "UPDATE journal SET meta = 'x' WHERE idx = 1",
         "DELETE FROM journal WHERE idx = 6",
@@ -96,14 +99,30 @@ async fn normal_sql_cannot_change_the_journal() {
         "DELETE FROM merkle_nodes",
         "DELETE FROM checkpoints",
     ] {
-        assert!(c.execute_batch(sql).is_err(), "`{sql}` was allowed");
+        assert!(raw_execute(dir.path(), &portable_sql(sql)).is_err(), "`{sql}` was allowed");
+    }
+    if backend() == Backend::Postgres {
+        for table in ["journal", "payloads", "document_versions", "merkle_nodes", "checkpoints"] {
+            let sql = format!("TRUNCATE {table} CASCADE");
+            assert!(raw_execute(dir.path(), &sql).is_err(), "`{sql}` was allowed");
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_byte_in_a_payload_is_named() {
     let dir = populated().await;
-    let why = tamper(&dir, "UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandl', 'Brandt') AS BLOB)");
+    let why = tamper(
+        &dir,
+        match backend() {
+            Backend::Sqlite => {
+                "UPDATE payloads SET data = CAST(replace(CAST(data AS TEXT), 'Brandl', 'Brandt') AS BLOB)"
+            }
+            Backend::Postgres => {
+                "UPDATE payloads SET data = convert_to(replace(convert_from(data, 'UTF8'), 'Brandl', 'Brandt'), 'UTF8')"
+            }
+        },
+    );
     assert!(why.contains("payload") && why.contains("does not match its digest"), "{why}");
     assert!(why.contains("journal entry"), "the place is not named: {why}");
 }
@@ -125,13 +144,8 @@ async fn a_changed_leaf_is_named() {
     assert!(why.contains("journal entry 3"), "{why}");
     // Recomputing the stored leaf hash too does not help: the tree and the signed root differ.
     let dir = populated().await;
-    let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
     // Entry 3 is the acceptance of the second message.
-    let (kind, tenant, at, digest, meta): (String, String, String, Vec<u8>, String) = c
-        .query_row("SELECT kind, tenant, at, payload_digest, meta FROM journal WHERE idx = 3", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .expect("row");
+    let RawEntry { kind, tenant, at, digest, meta, .. } = raw_journal(dir.path()).swap_remove(3);
     assert!(meta.contains("incoming"), "{meta}");
     let forged = efile_bridge_store::journal::Entry {
         index: 3,
@@ -146,7 +160,6 @@ async fn a_changed_leaf_is_named() {
         forged.meta.replace('\'', "''"),
         hex::encode(forged.leaf_hash())
     );
-    drop(c);
     let why = tamper(&dir, &sql);
     assert!(why.contains("merkle node") || why.contains("checkpoint"), "{why}");
 }
@@ -186,14 +199,18 @@ async fn a_deleted_record_version_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_payload_row_is_named() {
     let dir = populated().await;
-    let why = tamper(&dir, "DELETE FROM payloads WHERE rowid = 1");
+    let why = tamper(&dir, "DELETE FROM payloads WHERE digest = (SELECT payload_digest FROM messages WHERE id = 1)");
     assert!(why.contains("payload of journal entry") && why.contains("missing"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_cleared_without_a_deletion_entry_are_named() {
     let dir = populated().await;
-    let why = tamper(&dir, "UPDATE payloads SET data = NULL, deleted_idx = 5 WHERE rowid = 1");
+    let why = tamper(
+        &dir,
+        "UPDATE payloads SET data = NULL, deleted_idx = 5
+         WHERE digest = (SELECT payload_digest FROM messages WHERE id = 1)",
+    );
     assert!(why.contains("without a deletion entry"), "{why}");
 }
 
@@ -208,22 +225,29 @@ async fn a_forged_checkpoint_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_1_store_is_migrated_and_still_verifies() {
+async fn an_older_schema_is_migrated_and_a_newer_one_refused() {
     let dir = populated().await;
+    if backend() == Backend::Postgres {
+        assert_eq!(raw_query_i64(dir.path(), "SELECT MAX(version) FROM schema_migrations"), 1);
+        raw_execute(dir.path(), "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')").expect("insert");
+        let e = open_store(dir.path()).expect_err("a newer schema is refused");
+        assert!(e.to_string().contains("schema is at version 99, newer than this efile-bridge understands (1)"), "{e}");
+        return;
+    }
     // Turn it back into what version 1 wrote: one citizen per identifier, no review items.
     let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");
     c.execute_batch(
         "DROP TABLE reviews;
-         ALTER TABLE citizen_identifiers RENAME TO ci2;
-         CREATE TABLE citizen_identifiers (tenant TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
-             citizen_id INTEGER NOT NULL REFERENCES citizens (id), PRIMARY KEY (tenant, kind, value));
-         INSERT INTO citizen_identifiers SELECT * FROM ci2; DROP TABLE ci2;
-         PRAGMA user_version = 1;",
+             ALTER TABLE citizen_identifiers RENAME TO ci2;
+             CREATE TABLE citizen_identifiers (tenant TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+                 citizen_id INTEGER NOT NULL REFERENCES citizens (id), PRIMARY KEY (tenant, kind, value));
+             INSERT INTO citizen_identifiers SELECT * FROM ci2; DROP TABLE ci2;
+             PRAGMA user_version = 1;",
     )
     .expect("downgrade");
     let before: i64 = c.query_row("SELECT COUNT(*) FROM citizen_identifiers", [], |r| r.get(0)).expect("count");
     drop(c);
-    let store = SqliteStore::open(dir.path()).expect("a version 1 store opens");
+    let store = open_store(dir.path()).expect("a version 1 store opens");
     store.verify(&|_| {}).expect("and verifies");
     drop(store);
     let c = rusqlite::Connection::open(dir.path().join("efile.sqlite3")).expect("sqlite");

@@ -17,6 +17,7 @@ use efile_bridge_pipeline::Config;
 use efile_bridge_pipeline::config::{AdapterConfig, TenantConfig};
 use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig};
 
+pub mod backend;
 pub mod generator;
 
 /// The workspace root.
@@ -70,6 +71,7 @@ pub fn fixture(case: &str) -> Vec<u8> {
 pub fn config(data_dir: &Path) -> Config {
     let mut config: Config = toml_config("");
     config.data_dir = data_dir.to_owned();
+    config.storage = backend::storage_for(data_dir);
     config.drop_folder = Some(data_dir.join("drop"));
     // The shared tests run without tokens (loopback); tests/e2e/tenancy.rs sets tokens.
     config.auth.mode = efile_bridge_pipeline::config::AuthMode::Open;

@@ -8,7 +8,7 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use efile_bridge_pipeline::Config;
-use efile_bridge_store::{DeliveryState, DeliveryView, MessageState, SqliteStore, Storage};
+use efile_bridge_store::{DeliveryState, DeliveryView, MessageState, Storage};
 
 #[derive(Subcommand)]
 pub(crate) enum DeadLetterCommand {
@@ -62,7 +62,7 @@ fn line(d: &DeliveryView) -> String {
 }
 
 pub(crate) fn run(config: &Config, cmd: &DeadLetterCommand) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&config.data_dir)
+    let store = efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     match cmd {
         DeadLetterCommand::List { tenant, json } => {

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use efile_bridge_pipeline::Config;
-use efile_bridge_store::{CitizenFile, SqliteStore, Storage};
+use efile_bridge_store::{CitizenFile, Storage};
 
 #[derive(Subcommand)]
 pub(crate) enum FilesCommand {
@@ -29,7 +29,7 @@ pub(crate) enum FilesCommand {
 }
 
 pub(crate) fn run(config: &Config, cmd: &FilesCommand) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&config.data_dir)?;
+    let store = efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)?;
     match cmd {
         FilesCommand::List { tenant, json } => {
             let citizens = store.citizens(tenant)?;

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use efile_bridge_pipeline::Config;
 use efile_bridge_store::journal::checkpoint::PublicKey;
 use efile_bridge_store::journal::receipt::Receipt;
-use efile_bridge_store::{SqliteStore, Storage, VerifyStage};
+use efile_bridge_store::{Storage, Store, VerifyStage};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Reported;
@@ -54,8 +54,8 @@ pub(crate) enum HoldCommand {
     },
 }
 
-fn open(config: &Config) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&config.data_dir)
+fn open(config: &Config) -> anyhow::Result<Store> {
+    efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
 }
 

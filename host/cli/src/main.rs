@@ -262,7 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 dry_run: *dry_run,
                 by: review::operator(by.as_ref())?,
             };
-            let store = efile_bridge_store::SqliteStore::open(&config.data_dir)
+            let store = efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)
                 .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
             let runtime = efile_bridge_runtime::Runtime::new(efile_bridge_runtime::RuntimeConfig {
                 cache_dir: Some(config.data_dir.join("cache")),
@@ -421,7 +421,7 @@ fn check(config: &Config) -> anyhow::Result<()> {
             }
         }
     }
-    let store = efile_bridge_store::SqliteStore::open(&config.data_dir)
+    let store = efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     if efile_bridge_store::Storage::healthy(&store) {
         println!("storage ok: {}", config.data_dir.display());

@@ -8,7 +8,7 @@ use efile_bridge_devkit::FixtureOutcome;
 use efile_bridge_package::{Manifest, PublisherKey, Signature};
 use efile_bridge_pipeline::Config;
 use efile_bridge_runtime::{Runtime, RuntimeConfig};
-use efile_bridge_store::{SqliteStore, Storage};
+use efile_bridge_store::{Storage, Store};
 
 use crate::Reported;
 
@@ -139,8 +139,8 @@ pub(crate) enum PluginCommand {
     },
 }
 
-fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&config.data_dir)
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
 }
 

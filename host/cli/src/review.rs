@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use efile_bridge_pipeline::Config;
-use efile_bridge_store::{ReviewDecision, ReviewItem, SqliteStore, Storage};
+use efile_bridge_store::{ReviewDecision, ReviewItem, Storage};
 
 #[derive(Subcommand)]
 pub(crate) enum ReviewCommand {
@@ -82,7 +82,7 @@ fn print_item(item: &ReviewItem) {
 }
 
 pub(crate) fn run(config: &Config, cmd: &ReviewCommand) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&config.data_dir)
+    let store = efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     match cmd {
         ReviewCommand::List { tenant, all, json } => {

@@ -18,6 +18,11 @@ pub struct Config {
     /// Where the journal, store and caches live. Default `efile-data`.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where the journal and the e-file store live: `sqlite` (the default: one embedded
+    /// database under `data_dir`) or a PostgreSQL url `postgres://user@host:port/db`, which
+    /// several hosts of one installation share. The signing key stays in `data_dir/keys`.
+    #[serde(default)]
+    pub storage: Option<String>,
     /// HTTP listen address. Default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
@@ -497,6 +502,13 @@ impl Config {
             if !seen.insert(a.name.as_str()) {
                 return Err(format!("adapter `{}` is defined twice", a.name));
             }
+        }
+        if let Some(storage) = &self.storage
+            && storage != "sqlite"
+            && !storage.starts_with("postgres://")
+            && !storage.starts_with("postgresql://")
+        {
+            return Err(format!("storage = `{storage}`: expected \"sqlite\" or a postgres:// url"));
         }
         if self.auth.mode == AuthMode::Open && !self.listen.ip().is_loopback() {
             return Err(format!("auth.mode = \"open\" is only allowed on a loopback address, not on {}", self.listen));

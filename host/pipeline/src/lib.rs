@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 use efile_bridge_intake::{Envelope, IntakeError};
 use efile_bridge_model::{MessageInfo, MessageKind};
 use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig, SandboxLimits};
-use efile_bridge_store::{
-    Accepted, AdapterRef, Direction, NewMessage, PendingMessage, Receipt, SqliteStore, Storage, StoreError,
-};
+use efile_bridge_store::{Accepted, AdapterRef, Direction, NewMessage, PendingMessage, Receipt, Storage, StoreError};
 use tokio::sync::{mpsc, watch};
 
 pub use config::{Config, ConfigError};
@@ -343,7 +341,7 @@ fn build_settings(
 impl Pipeline {
     /// Opens the store, loads adapters and starts the workers. Must run inside a tokio runtime.
     pub fn start(config: Config) -> Result<Self, StartError> {
-        let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&config.data_dir)?);
+        let store: Arc<dyn Storage> = Arc::new(efile_bridge_store::open(config.storage.as_deref(), &config.data_dir)?);
         let runtime = Arc::new(
             Runtime::new(RuntimeConfig { cache_dir: Some(config.data_dir.join("cache")), ..RuntimeConfig::default() })
                 .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })?,

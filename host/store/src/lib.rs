@@ -1,8 +1,10 @@
 //! Durable storage: the journal and the revision-safe e-file store.
 //!
-//! [`Storage`] is what the pipeline needs from a backend; [`SqliteStore`] is the embedded
-//! default (one SQLite database in WAL mode under the data directory). A PostgreSQL backend
-//! will implement the same trait.
+//! [`Storage`] is what the pipeline needs from a store; [`Store`] implements it on two
+//! backends with one body of logic (`engine`, written against the small SQL layer in [`sql`]):
+//! the embedded default, one SQLite database in WAL mode under the data directory
+//! ([`Store::open`]), and PostgreSQL, which several hosts share ([`Store::connect`]; see
+//! `postgres.rs` for how they append to one journal). [`open`] picks by configuration.
 //!
 //! # Invariants
 //! - **Acknowledged means durable.** [`Storage::accept`] returns only after the transaction
@@ -28,10 +30,29 @@
 //! see `SCHEMA` in `sqlite.rs`. The signing key is `DATA_DIR/keys/checkpoint-ed25519.key`
 //! (owner-only), the installation's name `DATA_DIR/keys/origin`.
 
+mod engine;
+mod postgres;
+pub mod sql;
 mod sqlite;
 
 pub use efile_bridge_journal as journal;
-pub use sqlite::SqliteStore;
+pub use engine::Store;
+
+/// Opens the store the operator configured: `None` or `sqlite` is the embedded database
+/// under `data_dir`; a `postgres://` (or `postgresql://`) url is a PostgreSQL database that
+/// several hosts can share. The signing key lives under `data_dir/keys` either way.
+pub fn open(storage: Option<&str>, data_dir: &std::path::Path) -> Result<Store, StoreError> {
+    match storage {
+        None | Some("sqlite") => Store::open(data_dir),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Store::connect(url, data_dir)
+        }
+        Some(other) => Err(StoreError::Open {
+            path: other.to_owned(),
+            reason: "storage must be `sqlite` or a postgres:// url".into(),
+        }),
+    }
+}
 
 use efile_bridge_journal::Hash;
 use efile_bridge_journal::checkpoint::{Checkpoint, PublicKey};
@@ -46,7 +67,7 @@ use serde::Serialize;
 pub enum StoreError {
     /// The database failed.
     #[error("storage: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] sql::Error),
     /// The writer thread is gone (the store is shutting down or crashed).
     #[error("storage writer is not running")]
     WriterGone,
@@ -76,6 +97,18 @@ pub enum StoreError {
     /// The signing key is unusable.
     #[error(transparent)]
     Key(#[from] efile_bridge_journal::checkpoint::CheckpointError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.into())
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        StoreError::Database(e.into())
+    }
 }
 
 /// How far `verify` has come.

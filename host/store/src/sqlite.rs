@@ -1,39 +1,18 @@
-//! The embedded SQLite backend. One writer thread owns the write connection and commits in
-//! groups; readers use their own connections (WAL lets them run beside the writer).
+//! The embedded SQLite backend: one database in WAL mode under the data directory. The
+//! writer's transactions are `BEGIN IMMEDIATE` (the database's write lock, so a CLI command
+//! beside `serve` appends safely); readers use their own connections beside it.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use efile_bridge_journal::checkpoint::{Checkpoint, PublicKey, Signer};
-use efile_bridge_journal::merkle::{Frontier, NodeSource};
-use efile_bridge_journal::{Entry, EntryKind, Hash, NO_PAYLOAD, payload_digest};
-use efile_bridge_model::{EfileRecord, MessageInfo};
-use rusqlite::{Connection, OptionalExtension, params};
+use efile_bridge_journal::checkpoint::Signer;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 
-mod citizens;
-mod delivery;
-mod registry;
-mod replay;
-mod retention;
-mod review;
-mod verify;
+use crate::StoreError;
+use crate::engine::{ReadPool, Store, WriteConn};
+use crate::sql::{Connection, Db, Dialect, Error, Row, Value};
 
-use citizens::Resolution;
-
-use efile_bridge_journal::merkle;
-use efile_bridge_journal::receipt::Receipt as JournalReceipt;
-
-use crate::{
-    Accepted, Activation, AdapterRef, AttemptOutcome, CaseView, CitizenFile, CitizenSummary, Deletion, DeliveryItem,
-    DeliveryState, DeliveryView, DocumentRef, DocumentView, DueDelivery, FileView, Hold, InstalledAdapter,
-    JournaledMessage, MessageCount, MessageLine, MessageQuery, MessageState, MessageStatus, NewMessage, PendingMessage,
-    Receipt, ReplayOutcome, ReviewDecision, ReviewItem, Storage, StoreError, VerifyReport, VerifyStage, now_rfc3339,
-};
-
-/// Most writes committed in one transaction.
-const MAX_BATCH: usize = 512;
 const READERS: usize = 4;
 
 const SCHEMA: &str = r#"
@@ -270,15 +249,6 @@ CREATE TRIGGER IF NOT EXISTS versions_no_delete BEFORE DELETE ON document_versio
     BEGIN SELECT RAISE(ABORT, 'document versions are immutable'); END;
 "#;
 
-/// The embedded SQLite store.
-pub struct SqliteStore {
-    writer: Mutex<mpsc::Sender<WriteOp>>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
-    healthy: Arc<AtomicBool>,
-    public_key: PublicKey,
-}
-
 /// The schema version this code writes (`PRAGMA user_version`).
 /// 2: fingerprints may be shared by several citizens; review items.
 const SCHEMA_VERSION: i64 = 2;
@@ -297,14 +267,8 @@ INSERT INTO citizen_identifiers SELECT tenant, kind, value, citizen_id FROM citi
 DROP TABLE citizen_identifiers_v1;
 "#;
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
-    }
-}
-
-fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
-    let conn = Connection::open(path)?;
+fn open_connection(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
+    let conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: the WAL is fsynced at every commit, so a commit that returned survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -319,16 +283,17 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the store in `data_dir`, and the installation's signing key
-    /// in `data_dir/keys` (created on first start).
+impl Store {
+    /// Opens (creating if needed) the embedded store in `data_dir`, and the installation's
+    /// signing key in `data_dir/keys` (created on first start).
     ///
     /// Recovery after an unclean stop is SQLite's: a transaction whose WAL frames were not
     /// completely written (a torn last batch) fails its checksum and is discarded, and no
     /// caller was told it was durable. On top of that, the tree is checked against the latest
     /// checkpoint before anything is written: a journal that lost signed entries does not open.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let open_err = |reason: String| StoreError::Open { path: data_dir.display().to_string(), reason };
+        let location = data_dir.display().to_string();
+        let open_err = |reason: String| StoreError::Open { path: location.clone(), reason };
         std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
         let signer = Arc::new(Signer::load_or_create(&data_dir.join("keys"))?);
         let path = data_dir.join("efile.sqlite3");
@@ -345,1155 +310,109 @@ impl SqliteStore {
         }
         conn.execute_batch(SCHEMA).map_err(|e| open_err(e.to_string()))?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('origin', ?1)", [signer.origin()])?;
-        let origin = checkpoint_origin(&conn)?;
-        if origin != signer.origin() {
-            return Err(open_err(format!(
-                "the signing key in keys/ belongs to `{}`, but this journal is `{origin}`",
-                signer.origin()
-            )));
-        }
-        let head = JournalHead::load(&conn)?;
-        check_against_latest_checkpoint(&conn, &head, &signer.public_key())
-            .map_err(|e| open_err(format!("the journal does not match its latest checkpoint: {e}")))?;
         let readers = (0..READERS).map(|_| open_connection(&path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
-        let (tx, rx) = mpsc::channel();
-        let healthy = Arc::new(AtomicBool::new(true));
-        let flag = healthy.clone();
-        let public_key = signer.public_key();
-        std::thread::Builder::new()
-            .name("efile-store-writer".into())
-            .spawn(move || writer_loop(conn, head, signer, rx, flag))
-            .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { writer: Mutex::new(tx), readers, next_reader: AtomicUsize::new(0), healthy, public_key })
+        let pool = Readers { conns: readers, next: AtomicUsize::new(0) };
+        Store::start(Writer(conn), Box::new(pool), signer, "sqlite", &location)
+    }
+}
+
+/// The writer's connection.
+struct Writer(rusqlite::Connection);
+
+impl WriteConn for Writer {
+    fn db(&self) -> &Connection {
+        &self.0
     }
 
-    /// Runs `f` on the writer thread in its own savepoint of the next group commit, and
-    /// returns its result once that commit is durable.
-    fn write<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection, &mut JournalHead, &Signer) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        let (tx, rx) = mpsc::channel();
-        let op: WriteOp = Box::new(move |conn, head, signer| {
-            let result = f(conn, head, signer);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move || drop(tx.send(result)));
-            (ok, reply)
+    fn begin(&mut self) -> Result<(), StoreError> {
+        // IMMEDIATE takes the write lock before the tip is read.
+        Ok(self.0.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch("COMMIT")?)
+    }
+
+    fn abort(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+struct Readers {
+    conns: Vec<Mutex<rusqlite::Connection>>,
+    next: AtomicUsize,
+}
+
+impl ReadPool for Readers {
+    fn with(&self, f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.conns.len() {
+            if let Ok(conn) = self.conns[(start + i) % self.conns.len()].try_lock() {
+                return f(&*conn);
+            }
+        }
+        let conn = self.conns[start % self.conns.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&*conn)
+    }
+}
+
+fn bind(params: Vec<Value>) -> impl Iterator<Item = SqlValue> {
+    params.into_iter().map(|v| match v {
+        Value::Null => SqlValue::Null,
+        Value::Int(i) => SqlValue::Integer(i),
+        Value::Real(f) => SqlValue::Real(f),
+        Value::Text(s) => SqlValue::Text(s),
+        Value::Blob(b) => SqlValue::Blob(b),
+    })
+}
+
+fn row_of(r: &rusqlite::Row<'_>, columns: usize) -> Result<Row, Error> {
+    let mut values = Vec::with_capacity(columns);
+    for i in 0..columns {
+        values.push(match r.get_ref(i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
         });
-        self.send(op)?;
-        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+    Ok(Row::new(values))
+}
+
+impl Db for rusqlite::Connection {
+    fn exec(&self, sql: &str, params: Vec<Value>) -> Result<usize, Error> {
+        Ok(self.prepare_cached(sql)?.execute(rusqlite::params_from_iter(bind(params)))?)
     }
 
-    fn send(&self, op: WriteOp) -> Result<(), StoreError> {
-        let tx = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        tx.send(op).map_err(|_| StoreError::WriterGone)
-    }
-
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..READERS {
-            if let Ok(conn) = self.readers[(start + i) % READERS].try_lock() {
-                return f(&conn);
-            }
+    fn fetch(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, Error> {
+        let mut stmt = self.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(row_of(r, columns)?);
         }
-        let conn = self.readers[start % READERS].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&conn)
-    }
-}
-
-/// The in-memory tip of the journal, owned by the writer: the tree's right edge.
-#[derive(Clone)]
-struct JournalHead {
-    frontier: Frontier,
-}
-
-/// Perfect subtree hashes read from the database: leaves from `journal`, the rest from
-/// `merkle_nodes`.
-pub(crate) struct DbNodes<'c>(pub(crate) &'c Connection);
-
-impl NodeSource for DbNodes<'_> {
-    type Error = StoreError;
-
-    fn perfect(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        let row: Option<Vec<u8>> = if level == 0 {
-            self.0
-                .prepare_cached("SELECT hash FROM journal WHERE idx = ?1")?
-                .query_row([index as i64], |r| r.get(0))
-                .optional()?
-        } else {
-            self.0
-                .prepare_cached("SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2")?
-                .query_row(params![level, index as i64], |r| r.get(0))
-                .optional()?
-        };
-        row.map(|h| to_hash(&h)).ok_or_else(|| {
-            StoreError::Verify(format!(
-                "merkle node for entries {}..{} is missing",
-                index << level,
-                (index + 1) << level
-            ))
-        })
-    }
-}
-
-/// Number of journal entries.
-pub(crate) fn journal_size(conn: &Connection) -> Result<u64, StoreError> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM journal", [], |r| r.get::<_, i64>(0))? as u64)
-}
-
-impl JournalHead {
-    fn load(conn: &Connection) -> Result<Self, StoreError> {
-        let size = journal_size(conn)?;
-        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)? })
+        Ok(out)
     }
 
-    fn next(&self) -> u64 {
-        self.frontier.size()
-    }
-
-    fn append(
-        &mut self,
-        tx: &Connection,
-        kind: EntryKind,
-        tenant: &str,
-        at: &str,
-        digest: Hash,
-        meta: String,
-    ) -> Result<(u64, Hash), StoreError> {
-        let entry = Entry {
-            index: self.next(),
-            kind,
-            tenant: tenant.to_owned(),
-            at: at.to_owned(),
-            payload_digest: digest,
-            meta,
-        };
-        let hash = entry.leaf_hash();
-        tx.prepare_cached(
-            "INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![entry.index as i64, kind.as_str(), tenant, at, &digest[..], entry.meta, &hash[..]])?;
-        for (level, idx, node) in self.frontier.push(hash) {
-            tx.prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?.execute(params![
-                level,
-                idx as i64,
-                &node[..]
-            ])?;
+    fn stream(&self, sql: &str, params: Vec<Value>, f: &mut dyn FnMut(&Row) -> Result<(), Error>) -> Result<(), Error> {
+        let mut stmt = self.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
+        while let Some(r) = rows.next()? {
+            f(&row_of(r, columns)?)?;
         }
-        Ok((entry.index, hash))
-    }
-}
-
-fn to_hash(bytes: &[u8]) -> Hash {
-    let mut h = [0u8; 32];
-    let n = bytes.len().min(32);
-    h[..n].copy_from_slice(&bytes[..n]);
-    h
-}
-
-fn store_payload(tx: &Connection, data: &[u8]) -> Result<Hash, StoreError> {
-    let salt = *uuid::Uuid::new_v4().as_bytes();
-    let digest = payload_digest(&salt, data);
-    tx.prepare_cached("INSERT INTO payloads (digest, salt, data) VALUES (?1, ?2, ?3)")?.execute(params![
-        &digest[..],
-        &salt[..],
-        data
-    ])?;
-    Ok(digest)
-}
-
-/// Sends a write's result once its transaction is committed (or drops it if the commit failed,
-/// which the caller sees as [`StoreError::WriterGone`]).
-type Reply = Box<dyn FnOnce() + Send>;
-
-/// One write, run by the writer thread inside its own savepoint; returns whether it succeeded.
-type WriteOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, Reply) + Send>;
-
-fn writer_loop(
-    mut conn: Connection,
-    mut head: JournalHead,
-    signer: Arc<Signer>,
-    rx: mpsc::Receiver<WriteOp>,
-    healthy: Arc<AtomicBool>,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let saved = head.clone();
-        let result = (|| -> Result<Vec<Reply>, StoreError> {
-            // IMMEDIATE takes the write lock before the tip is read: another process on the same
-            // database (a CLI command beside `serve`) may have appended since the last batch.
-            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            if journal_size(&tx)? != head.next() {
-                head = JournalHead::load(&tx)?;
-            }
-            let mut replies = Vec::with_capacity(batch.len());
-            for op in batch.drain(..) {
-                // Each write gets its own savepoint: one bad write fails alone, not the batch.
-                let before = head.clone();
-                let mut sp = tx.savepoint_with_name("op")?;
-                sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-                let (ok, reply) = op(&sp, &mut head, &signer);
-                if ok {
-                    sp.commit()?;
-                } else {
-                    head = before;
-                    drop(sp);
-                }
-                replies.push(reply);
-            }
-            tx.commit()?;
-            Ok(replies)
-        })();
-        match result {
-            Ok(replies) => {
-                healthy.store(true, Ordering::Relaxed);
-                replies.into_iter().for_each(|reply| reply());
-            }
-            Err(e) => {
-                // Nothing of this batch is durable; no sender is told it is. Re-read the tip.
-                healthy.store(false, Ordering::Relaxed);
-                tracing::error!(error = %e, "journal commit failed");
-                head = JournalHead::load(&conn).unwrap_or(saved);
-            }
-        }
-    }
-}
-
-fn accept(tx: &Connection, head: &mut JournalHead, msg: NewMessage) -> Result<Accepted, StoreError> {
-    if let Some(receipt) = receipt_of(tx, &msg.tenant, &msg.message_uuid)? {
-        return Ok(Accepted::Duplicate(receipt));
-    }
-    let received_at = now_rfc3339();
-    let digest = store_payload(tx, &msg.body)?;
-    let meta = serde_json::json!({
-        "message": msg.message_uuid,
-        "standard": msg.standard,
-        "version": msg.version,
-        "type": msg.message_type,
-        "direction": msg.direction.as_str(),
-        "bytes": msg.body.len(),
-    })
-    .to_string();
-    let (idx, hash) = head.append(tx, EntryKind::MessageAccepted, &msg.tenant, &received_at, digest, meta)?;
-    tx.prepare_cached(
-        "INSERT INTO messages (tenant, uuid, standard, version, message_type, message_name, direction, created_at,
-             received_at, journal_idx, entry_hash, payload_digest, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'accepted')",
-    )?
-    .execute(params![
-        msg.tenant,
-        msg.message_uuid,
-        msg.standard,
-        msg.version,
-        msg.message_type,
-        msg.message_name,
-        msg.direction.as_str(),
-        msg.created_at,
-        received_at,
-        idx as i64,
-        &hash[..],
-        &digest[..],
-    ])?;
-    let id = tx.last_insert_rowid();
-    Ok(Accepted::New {
-        id,
-        receipt: Receipt {
-            message_uuid: msg.message_uuid,
-            tenant: msg.tenant,
-            journal_index: idx,
-            entry_hash: hex::encode(hash),
-            received_at,
-        },
-    })
-}
-
-fn receipt_of(conn: &Connection, tenant: &str, uuid: &str) -> Result<Option<Receipt>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT journal_idx, entry_hash, received_at FROM messages WHERE tenant = ?1 AND uuid = ?2")?
-        .query_row(params![tenant, uuid], |r| {
-            Ok(Receipt {
-                message_uuid: uuid.to_owned(),
-                tenant: tenant.to_owned(),
-                journal_index: r.get::<_, i64>(0)? as u64,
-                entry_hash: hex::encode(r.get::<_, Vec<u8>>(1)?),
-                received_at: r.get(2)?,
-            })
-        })
-        .optional()?)
-}
-
-fn message_head(tx: &Connection, id: i64) -> Result<(String, String, String), StoreError> {
-    tx.prepare_cached("SELECT tenant, uuid, state FROM messages WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?
-        .ok_or(StoreError::UnknownMessage(id))
-}
-
-fn new_public_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-fn upsert_returning_id(
-    tx: &Connection,
-    select: &str,
-    insert: &str,
-    key: &[&dyn rusqlite::ToSql],
-    extra: &[&dyn rusqlite::ToSql],
-) -> Result<i64, StoreError> {
-    if let Some(id) = tx.prepare_cached(select)?.query_row(key, |r| r.get(0)).optional()? {
-        return Ok(id);
-    }
-    let mut all: Vec<&dyn rusqlite::ToSql> = key.to_vec();
-    all.extend_from_slice(extra);
-    tx.prepare_cached(insert)?.execute(all.as_slice())?;
-    Ok(tx.last_insert_rowid())
-}
-
-fn processed(
-    tx: &Connection,
-    head: &mut JournalHead,
-    id: i64,
-    adapter: AdapterRef,
-    records: Vec<EfileRecord>,
-) -> Result<(), StoreError> {
-    let (tenant, uuid, state) = message_head(tx, id)?;
-    if state != "accepted" {
-        // Processed before a crash and re-queued: the first result stands.
-        return Ok(());
-    }
-    let at = now_rfc3339();
-    let idx = head.next();
-    let mut produced = Vec::with_capacity(records.len());
-    let mut parked = Vec::new();
-    for (no, record) in records.iter().enumerate() {
-        let content = serde_json::to_vec(record).map_err(|e| StoreError::Verify(e.to_string()))?;
-        let digest = store_payload(tx, &content)?;
-        match citizens::resolve(tx, &tenant, record, idx)? {
-            Resolution::Citizen(citizen) => {
-                let doc = file_record(tx, &tenant, citizen, record, id, &uuid, no as u32, digest, idx)?;
-                produced.push(serde_json::json!({"document": doc, "version": 1, "digest": hex::encode(digest)}));
-            }
-            Resolution::Ambiguous { candidates, reason } => {
-                let review = review::open(tx, &tenant, id, no as u32, record, digest, &candidates, &reason, idx)?;
-                parked.push(serde_json::json!({"review": review, "record": no, "digest": hex::encode(digest)}));
-            }
-        }
-    }
-    let mut meta = serde_json::json!({
-        "message": uuid,
-        "adapter": {"name": adapter.name, "version": adapter.version, "hash": adapter.hash},
-        "records": produced,
-    });
-    if !parked.is_empty() {
-        meta["reviews"] = serde_json::Value::Array(parked);
-    }
-    let meta = meta.to_string();
-    head.append(tx, EntryKind::MessageProcessed, &tenant, &at, NO_PAYLOAD, meta)?;
-    tx.prepare_cached(
-        "UPDATE messages SET state = 'processed', adapter = ?2, adapter_version = ?3, adapter_hash = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, adapter.name, adapter.version, adapter.hash])?;
-    Ok(())
-}
-
-/// Files one record under a citizen: finds or opens the file (Akte) for its file-plan code and
-/// the case (Vorgang), and adds the document with version 1 whose content is the payload
-/// `digest`, recorded by journal entry `idx`. Returns the document's public id.
-#[allow(clippy::too_many_arguments, reason = "one row in each of five tables")]
-fn file_record(
-    tx: &Connection,
-    tenant: &str,
-    citizen: i64,
-    record: &EfileRecord,
-    message_id: i64,
-    message_uuid: &str,
-    record_no: u32,
-    digest: Hash,
-    idx: u64,
-) -> Result<String, StoreError> {
-    let file = upsert_returning_id(
-        tx,
-        "SELECT id FROM files WHERE citizen_id = ?1 AND file_plan_code = ?2",
-        "INSERT INTO files (citizen_id, file_plan_code, public_id, subject) VALUES (?1, ?2, ?3, ?4)",
-        &[&citizen, &record.file_plan_code],
-        &[&new_public_id(), &record.file_subject],
-    )?;
-    let case_ref = record.case_ref.clone().unwrap_or_else(|| message_uuid.to_owned());
-    let case = upsert_returning_id(
-        tx,
-        "SELECT id FROM cases WHERE file_id = ?1 AND case_type = ?2 AND case_ref = ?3",
-        "INSERT INTO cases (file_id, case_type, case_ref, public_id) VALUES (?1, ?2, ?3, ?4)",
-        &[&file, &record.case_type, &case_ref],
-        &[&new_public_id()],
-    )?;
-    let doc_public = new_public_id();
-    tx.prepare_cached(
-        "INSERT INTO documents (case_id, public_id, message_id, record_no, document_type, title, event_date,
-             retention_deadline, retention_rule, confidentiality)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        case,
-        doc_public,
-        message_id,
-        record_no,
-        record.document_type.as_str(),
-        record.title,
-        record.event_date,
-        record.retention.deadline,
-        record.retention.rule,
-        record.confidentiality.as_str(),
-    ])?;
-    let document = tx.last_insert_rowid();
-    tx.prepare_cached(
-        "INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)",
-    )?
-    .execute(params![document, &digest[..], idx as i64])?;
-    delivery::enqueue(tx, tenant, document, &doc_public, 1, citizen, idx)?;
-    Ok(doc_public)
-}
-
-fn failed(
-    tx: &Connection,
-    head: &mut JournalHead,
-    id: i64,
-    adapter: Option<AdapterRef>,
-    error: String,
-) -> Result<(), StoreError> {
-    let (tenant, uuid, state) = message_head(tx, id)?;
-    if state != "accepted" {
-        return Ok(());
-    }
-    let meta = serde_json::json!({"message": uuid, "adapter": adapter, "error": error}).to_string();
-    head.append(tx, EntryKind::MessageFailed, &tenant, &now_rfc3339(), NO_PAYLOAD, meta)?;
-    let (name, version, hash) = match adapter {
-        Some(a) => (Some(a.name), Some(a.version), Some(a.hash)),
-        None => (None, None, None),
-    };
-    tx.prepare_cached("UPDATE messages SET state = 'failed', error = ?2, adapter = ?3, adapter_version = ?4, adapter_hash = ?5 WHERE id = ?1")?
-        .execute(params![id, error, name, version, hash])?;
-    Ok(())
-}
-
-/// Columns 1 to 9 of a `messages` row selected as `m.tenant, m.standard, m.version,
-/// m.message_type, m.message_name, m.uuid, m.created_at, m.received_at, m.journal_idx`.
-fn message_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageInfo> {
-    Ok(MessageInfo {
-        tenant_ags: r.get(1)?,
-        standard: r.get(2)?,
-        version: r.get(3)?,
-        message_type: r.get(4)?,
-        message_name: r.get(5)?,
-        message_uuid: r.get(6)?,
-        created_at: r.get(7)?,
-        received_at: r.get(8)?,
-        journal_index: r.get::<_, i64>(9)? as u64,
-    })
-}
-
-fn state_of(s: &str) -> MessageState {
-    match s {
-        "processed" => MessageState::Processed,
-        "failed" => MessageState::Failed,
-        _ => MessageState::Accepted,
-    }
-}
-
-impl Storage for SqliteStore {
-    fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
-        self.write(move |c, head, _| accept(c, head, msg))
+        Ok(())
     }
 
-    fn record_processed(
-        &self,
-        message_id: i64,
-        adapter: AdapterRef,
-        records: Vec<EfileRecord>,
-    ) -> Result<(), StoreError> {
-        self.write(move |c, head, _| processed(c, head, message_id, adapter, records))
+    fn last_insert_rowid(&self) -> Result<i64, Error> {
+        Ok(rusqlite::Connection::last_insert_rowid(self))
     }
 
-    fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError> {
-        self.write(move |c, head, _| failed(c, head, message_id, adapter, error))
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
-
-    fn pending(&self) -> Result<Vec<PendingMessage>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT m.id, m.tenant, m.standard, m.version, m.message_type, m.message_name, m.uuid, m.created_at,
-                        m.received_at, m.journal_idx, p.data
-                 FROM messages m JOIN payloads p ON p.digest = m.payload_digest
-                 WHERE m.state = 'accepted' ORDER BY m.id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let body: Vec<u8> = r.get(10)?;
-                Ok(PendingMessage {
-                    id: r.get(0)?,
-                    info: message_info(r)?,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-    }
-
-    fn record_replayed(
-        &self,
-        tenant: &str,
-        message_uuid: &str,
-        adapter: AdapterRef,
-        records: Vec<EfileRecord>,
-        by: &str,
-    ) -> Result<ReplayOutcome, StoreError> {
-        let (tenant, uuid, by) = (tenant.to_owned(), message_uuid.to_owned(), by.to_owned());
-        self.write(move |c, head, _| replay::replayed(c, head, &tenant, &uuid, adapter, records, &by))
-    }
-
-    fn journaled_messages(&self, q: &MessageQuery) -> Result<Vec<JournaledMessage>, StoreError> {
-        self.read(|c| {
-            let order = if q.newest { "DESC" } else { "ASC" };
-            let mut stmt = c.prepare(&format!(
-                "SELECT m.id, m.tenant, m.standard, m.version, m.message_type, m.message_name, m.uuid, m.created_at,
-                        m.received_at, m.journal_idx, p.data, m.state, m.adapter, m.adapter_version, m.adapter_hash, m.error
-                 FROM messages m JOIN payloads p ON p.digest = m.payload_digest
-                 WHERE m.tenant = ?1 AND (?2 IS NULL OR m.message_type = ?2) AND m.state IN ('processed', 'failed')
-                   AND m.journal_idx >= ?4 AND m.journal_idx < ?5
-                   AND (?6 IS NULL OR m.received_at >= ?6) AND (?7 IS NULL OR m.received_at < ?7)
-                 ORDER BY m.id {order} LIMIT ?3"
-            ))?;
-            let (from, to) = (q.from_index.min(i64::MAX as u64) as i64, q.to_index.min(i64::MAX as u64) as i64);
-            let rows = stmt.query_map(params![q.tenant, q.message_type, q.limit, from, to, q.from_time, q.to_time], |r| {
-                let body: Option<Vec<u8>> = r.get(10)?;
-                let adapter = match (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<String>>(14)?) {
-                    (Some(name), Some(version), Some(hash)) => Some(AdapterRef { name, version, hash }),
-                    _ => None,
-                };
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    JournaledMessage {
-                        info: message_info(r)?,
-                        body: body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
-                        state: state_of(&r.get::<_, String>(11)?),
-                        adapter,
-                        records: Vec::new(),
-                        error: r.get(15)?,
-                    },
-                ))
-            })?;
-            let mut out = rows.collect::<Result<Vec<_>, _>>()?;
-            if q.newest {
-                out.reverse();
-            }
-            for (id, m) in &mut out {
-                // Record order: the document's position in the adapter's output.
-                // The latest version of each document: a replay compares with what is in force.
-                let mut numbered: Vec<(i64, Vec<u8>)> = c
-                    .prepare_cached(
-                        "SELECT d.record_no, p.data FROM documents d
-                         JOIN document_versions v ON v.document_id = d.id
-                              AND v.version = (SELECT MAX(version) FROM document_versions WHERE document_id = d.id)
-                         JOIN payloads p ON p.digest = v.content_digest WHERE d.message_id = ?1
-                         UNION ALL
-                         SELECT r.record_no, p.data FROM reviews r JOIN payloads p ON p.digest = r.content_digest
-                         WHERE r.message_id = ?1 AND r.decided_idx IS NULL",
-                    )?
-                    .query_map([*id], |r| Ok((r.get(0)?, r.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default())))?
-                    .collect::<Result<_, _>>()?;
-                numbered.sort_by_key(|(no, _)| *no);
-                m.records = numbered.into_iter().filter_map(|(_, data)| serde_json::from_slice(&data).ok()).collect();
-            }
-            Ok(out.into_iter().map(|(_, m)| m).collect())
-        })
-    }
-
-    fn message_status(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<MessageStatus>, StoreError> {
-        self.read(|c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT id, tenant, journal_idx, entry_hash, received_at, message_type, direction, state, error,
-                            adapter, adapter_version, adapter_hash
-                     FROM messages WHERE uuid = ?1 AND (?2 IS NULL OR tenant = ?2) ORDER BY id LIMIT 1",
-                )?
-                .query_row(params![uuid, tenant], |r| {
-                    let adapter = match (r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?, r.get::<_, Option<String>>(11)?) {
-                        (Some(name), Some(version), Some(hash)) => Some(AdapterRef { name, version, hash }),
-                        _ => None,
-                    };
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        MessageStatus {
-                            receipt: Receipt {
-                                message_uuid: uuid.to_owned(),
-                                tenant: r.get(1)?,
-                                journal_index: r.get::<_, i64>(2)? as u64,
-                                entry_hash: hex::encode(r.get::<_, Vec<u8>>(3)?),
-                                received_at: r.get(4)?,
-                            },
-                            message_type: r.get(5)?,
-                            direction: r.get(6)?,
-                            state: state_of(&r.get::<_, String>(7)?),
-                            error: r.get(8)?,
-                            adapter,
-                            documents: Vec::new(),
-                            reviews: Vec::new(),
-                        },
-                    ))
-                })
-                .optional()?;
-            let Some((id, mut status)) = row else { return Ok(None) };
-            let mut stmt = c.prepare_cached(
-                "SELECT d.public_id, ci.public_id, (SELECT MAX(version) FROM document_versions v WHERE v.document_id = d.id),
-                        d.document_type, d.title
-                 FROM documents d JOIN cases ca ON ca.id = d.case_id JOIN files f ON f.id = ca.file_id
-                 JOIN citizens ci ON ci.id = f.citizen_id
-                 WHERE d.message_id = ?1 ORDER BY d.record_no",
-            )?;
-            status.documents = stmt
-                .query_map([id], |r| {
-                    Ok(DocumentRef {
-                        document_id: r.get(0)?,
-                        citizen_id: r.get(1)?,
-                        version: r.get::<_, i64>(2)? as u32,
-                        document_type: r.get(3)?,
-                        title: r.get(4)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            status.reviews = c
-                .prepare_cached("SELECT public_id FROM reviews WHERE message_id = ?1 AND decided_idx IS NULL ORDER BY record_no")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(Some(status))
-        })
-    }
-
-    fn citizens(&self, tenant: &str) -> Result<Vec<CitizenSummary>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT ci.public_id, ci.display_name, ci.birth_date,
-                        (SELECT COUNT(*) FROM files f JOIN cases ca ON ca.file_id = f.id JOIN documents d ON d.case_id = ca.id
-                         WHERE f.citizen_id = ci.id)
-                 FROM citizens ci WHERE ci.tenant = ?1 ORDER BY ci.family_name, ci.given_names, ci.id",
-            )?;
-            let rows = stmt.query_map([tenant], |r| {
-                Ok(CitizenSummary { citizen_id: r.get(0)?, display_name: r.get(1)?, birth_date: r.get(2)?, documents: r.get::<_, i64>(3)? as u64 })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-    }
-
-    fn search_citizens(
-        &self,
-        tenant: &str,
-        name: Option<&str>,
-        birth_date: Option<&str>,
-    ) -> Result<Vec<CitizenSummary>, StoreError> {
-        let needle = name.map(str::to_lowercase);
-        Ok(self
-            .citizens(tenant)?
-            .into_iter()
-            .filter(|c| needle.as_deref().is_none_or(|n| c.display_name.to_lowercase().contains(n)))
-            .filter(|c| birth_date.is_none_or(|d| c.birth_date.as_deref().is_some_and(|b| b.starts_with(d))))
-            .collect())
-    }
-
-    fn messages(
-        &self,
-        tenant: Option<&str>,
-        state: Option<MessageState>,
-        limit: u32,
-    ) -> Result<Vec<MessageLine>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT tenant, uuid, message_type, journal_idx, received_at, state, error FROM messages
-                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![tenant, state.map(MessageState::as_str), limit], |r| {
-                Ok(MessageLine {
-                    tenant: r.get(0)?,
-                    message_uuid: r.get(1)?,
-                    message_type: r.get(2)?,
-                    journal_index: r.get::<_, i64>(3)? as u64,
-                    received_at: r.get(4)?,
-                    state: state_of(&r.get::<_, String>(5)?),
-                    error: r.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-    }
-
-    fn message_counts(&self) -> Result<Vec<MessageCount>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT tenant, state, COUNT(*) FROM messages GROUP BY tenant, state ORDER BY tenant, state",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(MessageCount {
-                    tenant: r.get(0)?,
-                    state: state_of(&r.get::<_, String>(1)?),
-                    count: r.get::<_, i64>(2)? as u64,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-    }
-
-    fn citizen_file(&self, tenant: &str, citizen_id: &str) -> Result<Option<CitizenFile>, StoreError> {
-        self.read(|c| citizen_file(c, tenant, citizen_id))
-    }
-
-    fn verify(&self, progress: &(dyn Fn(VerifyStage) + Sync)) -> Result<VerifyReport, StoreError> {
-        self.read(|c| verify::verify(c, &self.public_key, progress))
-    }
-
-    fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        self.write(|c, head, signer| make_checkpoint(c, head, signer))
-    }
-
-    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        self.read(|c| checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None))
-    }
-
-    fn checkpoint_at(&self, tree_size: u64) -> Result<Option<Checkpoint>, StoreError> {
-        self.read(|c| checkpoint_where(c, "WHERE tree_size = ?1", Some(tree_size)))
-    }
-
-    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
-        self.read(|c| {
-            let latest = checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None)?.map_or(0, |cp| cp.tree_size);
-            if old > new || new > latest {
-                return Err(StoreError::NotFound(format!(
-                    "no consistency proof from {old} to {new}: sizes must satisfy old <= new <= {latest} (latest checkpoint)"
-                )));
-            }
-            merkle::consistency_proof(&DbNodes(c), old, new)
-        })
-    }
-
-    fn receipt(&self, tenant: Option<&str>, uuid: &str) -> Result<Option<JournalReceipt>, StoreError> {
-        let found = self.read(|c| {
-            c.prepare_cached(
-                "SELECT journal_idx FROM messages WHERE uuid = ?1 AND (?2 IS NULL OR tenant = ?2) ORDER BY id LIMIT 1",
-            )?
-            .query_row(params![uuid, tenant], |r| r.get::<_, i64>(0))
-            .optional()
-            .map_err(StoreError::from)
-        })?;
-        let Some(index) = found.map(|i| i as u64) else { return Ok(None) };
-        let mut checkpoint = self.latest_checkpoint()?;
-        if checkpoint.as_ref().is_none_or(|cp| cp.tree_size <= index) {
-            checkpoint = self.checkpoint()?;
-        }
-        let Some(checkpoint) = checkpoint else {
-            return Err(StoreError::Verify(format!("no checkpoint covers entry {index}")));
-        };
-        self.read(|c| {
-            let entry = read_entry(c, index)?;
-            let salt: Vec<u8> = c
-                .prepare_cached("SELECT salt FROM payloads WHERE digest = ?1")?
-                .query_row([&entry.payload_digest[..]], |r| r.get(0))?;
-            let proof = merkle::inclusion_proof(&DbNodes(c), index, checkpoint.tree_size)?;
-            Ok(Some(JournalReceipt {
-                format: efile_bridge_journal::receipt::FORMAT.into(),
-                message_uuid: Some(uuid.to_owned()),
-                leaf_hash: entry.leaf_hash(),
-                entry,
-                inclusion_proof: proof.iter().map(hex::encode).collect(),
-                checkpoint,
-                payload_salt: Some(hex::encode(salt)),
-            }))
-        })
-    }
-
-    fn public_key(&self) -> PublicKey {
-        self.public_key.clone()
-    }
-
-    fn apply_config(&self, digest: String, meta: serde_json::Value) -> Result<bool, StoreError> {
-        self.write(move |c, head, _| {
-            let last: Option<String> = c
-                .prepare_cached("SELECT value FROM settings WHERE key = 'config_digest'")?
-                .query_row([], |r| r.get(0))
-                .optional()?;
-            if last.as_deref() == Some(digest.as_str()) {
-                return Ok(false);
-            }
-            let meta = serde_json::json!({"config_digest": digest, "config": meta}).to_string();
-            head.append(c, EntryKind::ConfigApplied, "-", &now_rfc3339(), NO_PAYLOAD, meta)?;
-            c.prepare_cached("INSERT OR REPLACE INTO settings (key, value) VALUES ('config_digest', ?1)")?
-                .execute([&digest])?;
-            Ok(true)
-        })
-    }
-
-    fn retention_run(&self, today: &str, dry_run: bool) -> Result<Vec<Deletion>, StoreError> {
-        let today = today.to_owned();
-        if dry_run {
-            return self.read(|c| retention::candidates(c, &today));
-        }
-        self.write(move |c, head, _| retention::run(c, head, &today))
-    }
-
-    fn reviews(&self, tenant: Option<&str>, open_only: bool) -> Result<Vec<ReviewItem>, StoreError> {
-        self.read(|c| review::list(c, tenant, open_only))
-    }
-
-    fn review(&self, tenant: Option<&str>, review_id: &str) -> Result<Option<(ReviewItem, EfileRecord)>, StoreError> {
-        self.read(|c| review::get(c, tenant, review_id))
-    }
-
-    fn decide_review(
-        &self,
-        tenant: Option<&str>,
-        review_id: &str,
-        decision: ReviewDecision,
-        by: &str,
-    ) -> Result<ReviewItem, StoreError> {
-        let (tenant, review_id, by) = (tenant.map(str::to_owned), review_id.to_owned(), by.to_owned());
-        self.write(move |c, head, _| review::decide(c, head, tenant.as_deref(), &review_id, decision, &by))
-    }
-
-    fn configure_sinks(&self, sinks: Vec<(String, String)>) -> Result<(), StoreError> {
-        self.write(move |c, _, _| delivery::configure(c, &sinks))
-    }
-
-    fn due_deliveries(&self, now_ms: i64, limit: u32, busy: &[i64]) -> Result<Vec<DueDelivery>, StoreError> {
-        self.read(|c| delivery::due(c, now_ms, limit, busy))
-    }
-
-    fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
-        self.read(delivery::next_at)
-    }
-
-    fn delivery_item(&self, id: i64) -> Result<DeliveryItem, StoreError> {
-        self.read(|c| delivery::item(c, id))
-    }
-
-    fn delivery_attempted(&self, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        self.write(move |c, head, _| delivery::attempted(c, head, id, outcome))
-    }
-
-    fn deliveries(
-        &self,
-        tenant: Option<&str>,
-        state: Option<DeliveryState>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryView>, StoreError> {
-        self.read(|c| delivery::list(c, tenant, state, limit))
-    }
-
-    fn delivery(&self, tenant: Option<&str>, delivery_id: &str) -> Result<Option<DeliveryView>, StoreError> {
-        self.read(|c| delivery::get(c, tenant, delivery_id))
-    }
-
-    fn redeliver(&self, tenant: Option<&str>, delivery_id: &str, by: &str) -> Result<DeliveryView, StoreError> {
-        let (tenant, id, by) = (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned());
-        self.write(move |c, head, _| delivery::redeliver(c, head, tenant.as_deref(), &id, &by))
-    }
-
-    fn discard(
-        &self,
-        tenant: Option<&str>,
-        delivery_id: &str,
-        by: &str,
-        reason: &str,
-    ) -> Result<DeliveryView, StoreError> {
-        let (tenant, id, by, reason) =
-            (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned(), reason.to_owned());
-        self.write(move |c, head, _| delivery::discard(c, head, tenant.as_deref(), &id, &by, &reason))
-    }
-
-    fn register_adapter(&self, adapter: InstalledAdapter, by: &str) -> Result<InstalledAdapter, StoreError> {
-        let by = by.to_owned();
-        self.write(move |c, head, _| registry::register(c, head, adapter, &by))
-    }
-
-    fn remove_adapter(&self, name: &str, version: &str, by: &str) -> Result<InstalledAdapter, StoreError> {
-        let (name, version, by) = (name.to_owned(), version.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::remove(c, head, &name, &version, &by))
-    }
-
-    fn installed_adapters(&self) -> Result<Vec<InstalledAdapter>, StoreError> {
-        self.read(registry::list)
-    }
-
-    fn activate_adapter(
-        &self,
-        tenant: &str,
-        scope: &str,
-        name: &str,
-        version: &str,
-        by: &str,
-    ) -> Result<Activation, StoreError> {
-        let (tenant, scope, name, version, by) =
-            (tenant.to_owned(), scope.to_owned(), name.to_owned(), version.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::activate(c, head, &tenant, &scope, &name, &version, &by))
-    }
-
-    fn rollback_adapter(&self, tenant: &str, by: &str) -> Result<Activation, StoreError> {
-        let (tenant, by) = (tenant.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::rollback(c, head, &tenant, &by))
-    }
-
-    fn activations(&self, tenant: Option<&str>) -> Result<Vec<Activation>, StoreError> {
-        self.read(|c| registry::history(c, tenant))
-    }
-
-    fn registry_generation(&self) -> Result<i64, StoreError> {
-        self.read(registry::generation)
-    }
-
-    fn start_shadow(&self, tenant: &str, name: &str, version: &str, by: &str) -> Result<u64, StoreError> {
-        let (tenant, name, version, by) = (tenant.to_owned(), name.to_owned(), version.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::start_shadow(c, head, &tenant, &name, &version, &by))
-    }
-
-    fn stop_shadow(&self, tenant: &str, by: &str) -> Result<u64, StoreError> {
-        let (tenant, by) = (tenant.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::stop_shadow(c, head, &tenant, &by))
-    }
-
-    fn shadows(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.read(registry::shadows)
-    }
-
-    fn record_shadow(&self, tenant: &str, candidate: &str, entry: serde_json::Value) -> Result<(), StoreError> {
-        let (tenant, candidate) = (tenant.to_owned(), candidate.to_owned());
-        self.write(move |c, _, _| {
-            c.prepare_cached("INSERT INTO shadow_results (tenant, candidate, entry, at) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![tenant, candidate, entry.to_string(), now_rfc3339()])?;
-            Ok(())
-        })
-    }
-
-    fn shadow_results(&self, tenant: &str, limit: u32) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.read(|c| {
-            let rows: Vec<(String, String, String)> = c
-                .prepare_cached(
-                    "SELECT candidate, entry, at FROM shadow_results WHERE tenant = ?1 ORDER BY id DESC LIMIT ?2",
-                )?
-                .query_map(params![tenant, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            Ok(rows
-                .into_iter()
-                .map(|(candidate, entry, at)| {
-                    let mut v: serde_json::Value = serde_json::from_str(&entry).unwrap_or_default();
-                    v["candidate"] = candidate.into();
-                    v["at"] = at.into();
-                    v
-                })
-                .collect())
-        })
-    }
-
-    fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {
-        let (tenant, citizen_id, reason) = (tenant.to_owned(), citizen_id.to_owned(), reason.to_owned());
-        self.write(move |c, head, _| retention::hold_add(c, head, &tenant, &citizen_id, &reason))
-    }
-
-    fn hold_remove(&self, tenant: &str, citizen_id: &str) -> Result<bool, StoreError> {
-        let (tenant, citizen_id) = (tenant.to_owned(), citizen_id.to_owned());
-        self.write(move |c, head, _| retention::hold_remove(c, head, &tenant, &citizen_id))
-    }
-
-    fn holds(&self, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError> {
-        self.read(|c| retention::holds(c, tenant))
-    }
-
-    fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
-    }
-}
-
-fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option<CitizenFile>, StoreError> {
-    let row = c
-        .prepare_cached("SELECT id, display_name, family_name, given_names, birth_date FROM citizens WHERE tenant = ?1 AND public_id = ?2")?
-        .query_row(params![tenant, citizen_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?))
-        })
-        .optional()?;
-    let Some((id, display_name, family_name, given_names, birth_date)) = row else {
-        return Ok(None);
-    };
-    let identifiers = c
-        .prepare_cached("SELECT DISTINCT kind FROM citizen_identifiers WHERE citizen_id = ?1 ORDER BY kind")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    let mut files = Vec::new();
-    let mut fstmt = c.prepare_cached(
-        "SELECT id, public_id, file_plan_code, subject FROM files WHERE citizen_id = ?1 ORDER BY file_plan_code",
-    )?;
-    let frows = fstmt
-        .query_map([id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (fid, file_id, file_plan_code, subject) in frows {
-        let mut cases = Vec::new();
-        let crows = c
-            .prepare_cached("SELECT id, public_id, case_type FROM cases WHERE file_id = ?1 ORDER BY id")?
-            .query_map([fid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        for (cid, case_id, case_type) in crows {
-            let drows = c
-                .prepare_cached(
-                    "SELECT d.public_id, d.document_type, d.title, d.event_date, d.retention_deadline, d.retention_rule,
-                            d.confidentiality, v.version, m.uuid, p.data, d.id
-                     FROM documents d
-                     JOIN document_versions v ON v.document_id = d.id
-                          AND v.version = (SELECT MAX(version) FROM document_versions WHERE document_id = d.id)
-                     JOIN messages m ON m.id = d.message_id
-                     LEFT JOIN payloads p ON p.digest = v.content_digest
-                     WHERE d.case_id = ?1 ORDER BY d.event_date, d.id",
-                )?
-                .query_map([cid], |r| {
-                    let content: Option<Vec<u8>> = r.get(9)?;
-                    let record: Option<EfileRecord> = content.and_then(|b| serde_json::from_slice(&b).ok());
-                    Ok((r.get::<_, i64>(10)?, DocumentView {
-                        document_id: r.get(0)?,
-                        document_type: r.get(1)?,
-                        title: r.get(2)?,
-                        event_date: r.get(3)?,
-                        retention_deadline: r.get(4)?,
-                        retention_rule: r.get(5)?,
-                        confidentiality: r.get(6)?,
-                        version: r.get::<_, i64>(7)? as u32,
-                        message_uuid: r.get(8)?,
-                        metadata: record.as_ref().map(|r| r.metadata.clone()).unwrap_or_default(),
-                        content_deleted: record.is_none(),
-                        attachments: record.map(|r| r.attachments.into_iter().map(|a| a.name).collect()).unwrap_or_default(),
-                        deliveries: Vec::new(),
-                    }))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let drows = drows
-                .into_iter()
-                .map(|(row, mut view)| {
-                    view.deliveries = delivery::of_document(c, row)?;
-                    Ok(view)
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            cases.push(CaseView { case_id, case_type, documents: drows });
-        }
-        files.push(FileView { file_id, file_plan_code, subject, cases });
-    }
-    Ok(Some(CitizenFile {
-        citizen_id: citizen_id.to_owned(),
-        tenant: tenant.to_owned(),
-        display_name,
-        family_name,
-        given_names,
-        birth_date,
-        identifiers,
-        files,
-    }))
-}
-
-/// Signs a checkpoint at the current size if the journal grew since the last one.
-fn make_checkpoint(c: &Connection, head: &JournalHead, signer: &Signer) -> Result<Option<Checkpoint>, StoreError> {
-    let latest = checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None)?;
-    let size = head.frontier.size();
-    if size == 0 || latest.as_ref().is_some_and(|cp| cp.tree_size >= size) {
-        return Ok(latest);
-    }
-    let cp = signer.sign(size, head.frontier.root(), now_rfc3339());
-    c.prepare_cached("INSERT INTO checkpoints (tree_size, root, at, signature) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![cp.tree_size as i64, &cp.root_hash[..], cp.time, cp.signature])?;
-    tracing::debug!(tree_size = cp.tree_size, "checkpoint signed");
-    Ok(Some(cp))
-}
-
-pub(crate) fn checkpoint_where(
-    c: &Connection,
-    clause: &str,
-    size: Option<u64>,
-) -> Result<Option<Checkpoint>, StoreError> {
-    let origin = checkpoint_origin(c)?;
-    let sql = format!("SELECT tree_size, root, at, signature FROM checkpoints {clause}");
-    let mut stmt = c.prepare_cached(&sql)?;
-    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Checkpoint> {
-        Ok(Checkpoint {
-            origin: origin.clone(),
-            tree_size: r.get::<_, i64>(0)? as u64,
-            root_hash: to_hash(&r.get::<_, Vec<u8>>(1)?),
-            time: r.get(2)?,
-            signature: r.get(3)?,
-        })
-    };
-    Ok(match size {
-        Some(n) => stmt.query_row([n as i64], map).optional()?,
-        None => stmt.query_row([], map).optional()?,
-    })
-}
-
-/// Every checkpoint, oldest first.
-pub(crate) fn all_checkpoints(c: &Connection) -> Result<Vec<Checkpoint>, StoreError> {
-    let origin = checkpoint_origin(c)?;
-    let mut stmt = c.prepare("SELECT tree_size, root, at, signature FROM checkpoints ORDER BY tree_size")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Checkpoint {
-            origin: origin.clone(),
-            tree_size: r.get::<_, i64>(0)? as u64,
-            root_hash: to_hash(&r.get::<_, Vec<u8>>(1)?),
-            time: r.get(2)?,
-            signature: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-/// The origin is not stored per checkpoint: the installation has one, recorded at first start.
-fn checkpoint_origin(c: &Connection) -> Result<String, StoreError> {
-    c.prepare_cached("SELECT value FROM settings WHERE key = 'origin'")?
-        .query_row([], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::Verify("the installation's origin is not recorded".into()))
-}
-
-/// One journal entry as stored.
-pub(crate) fn read_entry(c: &Connection, index: u64) -> Result<Entry, StoreError> {
-    let row = c
-        .prepare_cached("SELECT kind, tenant, at, payload_digest, meta FROM journal WHERE idx = ?1")?
-        .query_row([index as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Vec<u8>>(3)?, r.get(4)?))
-        })
-        .optional()?;
-    let Some((kind, tenant, at, digest, meta)) = row else {
-        return Err(StoreError::NotFound(format!("journal entry {index} does not exist")));
-    };
-    let kind = EntryKind::parse(&kind)
-        .ok_or_else(|| StoreError::Verify(format!("journal entry {index} has unknown kind `{kind}`")))?;
-    Ok(Entry { index, kind, tenant, at, payload_digest: to_hash(&digest), meta })
-}
-
-/// At start: the latest checkpoint is correctly signed, the journal has at least its entries,
-/// and they still give its root.
-fn check_against_latest_checkpoint(c: &Connection, head: &JournalHead, key: &PublicKey) -> Result<(), StoreError> {
-    let Some(cp) = checkpoint_where(c, "ORDER BY tree_size DESC LIMIT 1", None)? else { return Ok(()) };
-    cp.verify(key).map_err(|e| StoreError::Verify(e.to_string()))?;
-    if cp.tree_size > head.frontier.size() {
-        return Err(StoreError::Verify(format!(
-            "the checkpoint at tree size {} covers more entries than the journal holds ({})",
-            cp.tree_size,
-            head.frontier.size()
-        )));
-    }
-    let root = merkle::root(&DbNodes(c), cp.tree_size)?;
-    if root != cp.root_hash {
-        return Err(StoreError::Verify(format!(
-            "entries 0..{} give root {} but the checkpoint signed {}",
-            cp.tree_size,
-            hex::encode(root),
-            hex::encode(cp.root_hash)
-        )));
-    }
-    Ok(())
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use efile_bridge_store::{SqliteStore, Storage};
+use efile_bridge_store::{Storage, Store};
 
 use crate::support::{root, write_config};
 
@@ -175,7 +175,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     let documents: i64 = db.query_row("SELECT COUNT(*) FROM documents", [], |r| r.get(0)).expect("count");
     assert_eq!(documents as usize, accepted.len(), "one record per message, none duplicated");
     drop(db);
-    let report = SqliteStore::open(&data).expect("open").verify(&|_| {}).expect("verify passes");
+    let report = Store::open(&data).expect("open").verify(&|_| {}).expect("verify passes");
     eprintln!(
         "kill loop result: {cycles} cycles, {} acknowledged, {} in the journal ({} accepted but never acknowledged), \
          {unacknowledged} failed requests, 0 lost, 0 duplicated; verify ok ({} entries, {} checkpoints)",

@@ -1,8 +1,8 @@
 //! Replays: a message mapped again, the differences kept as new record versions.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_journal::{EntryKind, NO_PAYLOAD};
 use efile_bridge_model::EfileRecord;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{JournalHead, citizens, delivery, file_record, store_payload};
 use crate::{AdapterRef, ReplayOutcome, StoreError, now_rfc3339};

@@ -17,8 +17,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_model::{DocumentType, EfileRecord, Identifier, IdentifierKind};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::new_public_id;
 use crate::StoreError;
@@ -127,7 +127,7 @@ pub(super) fn create(tx: &Connection, tenant: &str, record: &EfileRecord, idx: u
         record.citizen.birth_date,
         idx as i64
     ])?;
-    Ok(tx.last_insert_rowid())
+    tx.last_insert_rowid().map_err(StoreError::from)
 }
 
 /// Adds the identifiers to `citizen`: a strong identifier only if no other citizen holds it,
@@ -136,7 +136,8 @@ pub(super) fn attach(tx: &Connection, tenant: &str, citizen: i64, ids: &[Identif
     for id in ids {
         if id.kind == IdentifierKind::Fingerprint {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO citizen_identifiers (tenant, kind, value, citizen_id) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO citizen_identifiers (tenant, kind, value, citizen_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
             )?
             .execute(params![tenant, id.kind.as_str(), id.value, citizen])?;
         } else {

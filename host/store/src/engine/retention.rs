@@ -7,8 +7,8 @@
 //! entry stay, so every proof, including the proof that the deleted record existed, stays
 //! valid. A message body goes only when every record made from it has gone.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_journal::{EntryKind, NO_PAYLOAD};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{JournalHead, to_hash};
 use crate::{Deletion, Hold, StoreError, now_rfc3339};
@@ -132,7 +132,7 @@ pub(crate) fn hold_remove(
 pub(crate) fn holds(c: &Connection, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT h.tenant, ci.public_id, h.reason, h.added_idx FROM holds h JOIN citizens ci ON ci.id = h.citizen_id
-         WHERE h.removed_idx IS NULL AND (?1 IS NULL OR h.tenant = ?1) ORDER BY h.id",
+         WHERE h.removed_idx IS NULL AND (CAST(?1 AS TEXT) IS NULL OR h.tenant = ?1) ORDER BY h.id",
     )?;
     let rows = stmt.query_map([tenant], |r| {
         Ok(Hold {

@@ -1,8 +1,8 @@
 //! The adapter registry: installed packages and each tenant's switches, every change a
 //! journal entry naming who made it.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_journal::{EntryKind, NO_PAYLOAD};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::JournalHead;
 use crate::{Activation, InstalledAdapter, StoreError, now_rfc3339};
@@ -10,20 +10,20 @@ use crate::{Activation, InstalledAdapter, StoreError, now_rfc3339};
 fn bump(tx: &Connection) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO settings (key, value) VALUES ('registry_generation', '1')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        [],
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)",
+        (),
     )?;
     Ok(())
 }
 
 pub(super) fn generation(c: &Connection) -> Result<i64, StoreError> {
     Ok(c.prepare_cached("SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'registry_generation'")?
-        .query_row([], |r| r.get(0))
+        .query_row((), |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }
 
-fn adapter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstalledAdapter> {
+fn adapter_row(r: &crate::sql::Row) -> Result<InstalledAdapter, crate::sql::Error> {
     let manifest: String = r.get(5)?;
     Ok(InstalledAdapter {
         name: r.get(0)?,
@@ -47,7 +47,7 @@ fn find(c: &Connection, name: &str, version: &str) -> Result<Option<InstalledAda
 
 pub(super) fn list(c: &Connection) -> Result<Vec<InstalledAdapter>, StoreError> {
     let sql = format!("{ADAPTERS} ORDER BY name, installed_idx");
-    Ok(c.prepare_cached(&sql)?.query_map([], adapter_row)?.collect::<Result<_, _>>()?)
+    Ok(c.prepare_cached(&sql)?.query_map((), adapter_row)?.collect::<Result<_, _>>()?)
 }
 
 pub(super) fn register(
@@ -88,7 +88,7 @@ pub(super) fn register(
     Ok(InstalledAdapter { installed_index: idx, removed_index: None, ..a })
 }
 
-fn activation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Activation> {
+fn activation_row(r: &crate::sql::Row) -> Result<Activation, crate::sql::Error> {
     Ok(Activation {
         tenant: r.get(0)?,
         scope: r.get(1)?,
@@ -103,7 +103,7 @@ fn activation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Activation> {
 const ACTIVATIONS: &str = "SELECT tenant, scope, name, version, action, by, idx FROM activations";
 
 pub(super) fn history(c: &Connection, tenant: Option<&str>) -> Result<Vec<Activation>, StoreError> {
-    let sql = format!("{ACTIVATIONS} WHERE (?1 IS NULL OR tenant = ?1) ORDER BY id");
+    let sql = format!("{ACTIVATIONS} WHERE (CAST(?1 AS TEXT) IS NULL OR tenant = ?1) ORDER BY id");
     Ok(c.prepare_cached(&sql)?.query_map([tenant], activation_row)?.collect::<Result<_, _>>()?)
 }
 
@@ -113,7 +113,7 @@ pub(super) fn current(c: &Connection) -> Result<Vec<Activation>, StoreError> {
         "{ACTIVATIONS} a WHERE id = (SELECT MAX(id) FROM activations b WHERE b.tenant = a.tenant AND b.scope = a.scope)
          AND name IS NOT NULL ORDER BY tenant, id"
     );
-    Ok(c.prepare_cached(&sql)?.query_map([], activation_row)?.collect::<Result<_, _>>()?)
+    Ok(c.prepare_cached(&sql)?.query_map((), activation_row)?.collect::<Result<_, _>>()?)
 }
 
 #[allow(clippy::too_many_arguments, reason = "one journaled row")]
@@ -279,7 +279,9 @@ pub(super) fn start_shadow(
         .to_string();
     let (idx, _) = head.append(tx, EntryKind::ShadowStarted, tenant, &now_rfc3339(), NO_PAYLOAD, meta)?;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO shadows (tenant, name, version, by, started_idx) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO shadows (tenant, name, version, by, started_idx) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (tenant) DO UPDATE SET name = excluded.name, version = excluded.version, by = excluded.by,
+             started_idx = excluded.started_idx",
     )?
     .execute(params![tenant, name, version, by, idx as i64])?;
     bump(tx)?;
@@ -303,6 +305,6 @@ pub(super) fn stop_shadow(tx: &Connection, head: &mut JournalHead, tenant: &str,
 
 pub(super) fn shadows(c: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
     Ok(c.prepare_cached("SELECT tenant, name, version FROM shadows ORDER BY tenant")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?)
 }

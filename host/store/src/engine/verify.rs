@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_journal::checkpoint::PublicKey;
 use efile_bridge_journal::merkle::{self, Frontier};
 use efile_bridge_journal::{Entry, EntryKind, Hash, payload_digest};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbNodes, all_checkpoints, to_hash};
 use crate::{StoreError, VerifyReport, VerifyStage};
@@ -61,7 +61,7 @@ pub(crate) fn verify(
     for cp in &checkpoints {
         cp.verify(key).map_err(|e| fail(format!("checkpoint at tree size {}: {e}", cp.tree_size)))?;
     }
-    let total: i64 = c.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))?;
+    let total: i64 = c.query_row("SELECT COUNT(*) FROM journal", (), |r| r.get(0))?;
     let total = total as u64;
     let mut commitments = Commitments::default();
     let mut frontier = Frontier::new();
@@ -70,9 +70,8 @@ pub(crate) fn verify(
         let mut node_stmt = c.prepare("SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2")?;
         let mut stmt =
             c.prepare("SELECT idx, kind, tenant, at, payload_digest, meta, hash FROM journal ORDER BY idx")?;
-        let mut rows = stmt.query([])?;
         let mut n = 0u64;
-        while let Some(r) = rows.next()? {
+        stmt.for_each((), |r| -> Result<(), StoreError> {
             let idx = r.get::<_, i64>(0)? as u64;
             if idx != n {
                 return Err(fail(format!("journal entry {n} is missing (the next stored entry is {idx})")));
@@ -129,7 +128,8 @@ pub(crate) fn verify(
             if n.is_multiple_of(4096) {
                 progress(VerifyStage::Entries(n, total));
             }
-        }
+            Ok(())
+        })?;
         report.entries = n;
         progress(VerifyStage::Entries(n, total));
     }
@@ -214,9 +214,8 @@ fn check_messages(c: &Connection, commitments: &Commitments, report: &mut Verify
         "SELECT m.uuid, m.journal_idx, m.entry_hash, m.payload_digest, j.hash, j.kind
          FROM messages m LEFT JOIN journal j ON j.idx = m.journal_idx ORDER BY m.id",
     )?;
-    let mut rows = stmt.query([])?;
     let mut seen = std::collections::HashSet::new();
-    while let Some(r) = rows.next()? {
+    stmt.for_each((), |r| -> Result<(), StoreError> {
         let uuid: String = r.get(0)?;
         let idx = r.get::<_, i64>(1)? as u64;
         let entry_hash = to_hash(&r.get::<_, Vec<u8>>(2)?);
@@ -236,7 +235,8 @@ fn check_messages(c: &Connection, commitments: &Commitments, report: &mut Verify
         }
         seen.insert(idx);
         report.messages += 1;
-    }
+        Ok(())
+    })?;
     let missing = commitments.bodies.values().filter(|i| !seen.contains(*i)).min();
     if let Some(i) = missing {
         return Err(fail(format!("the message accepted by journal entry {i} is missing from the store")));
@@ -249,9 +249,8 @@ fn check_versions(c: &Connection, commitments: &Commitments, report: &mut Verify
         "SELECT d.public_id, v.version, v.content_digest, v.journal_idx
          FROM document_versions v JOIN documents d ON d.id = v.document_id ORDER BY v.id",
     )?;
-    let mut rows = stmt.query([])?;
     let mut seen = std::collections::HashSet::new();
-    while let Some(r) = rows.next()? {
+    stmt.for_each((), |r| -> Result<(), StoreError> {
         let doc: String = r.get(0)?;
         let version = r.get::<_, i64>(1)? as u32;
         let digest = to_hash(&r.get::<_, Vec<u8>>(2)?);
@@ -268,7 +267,8 @@ fn check_versions(c: &Connection, commitments: &Commitments, report: &mut Verify
             Some(_) => report.record_versions += 1,
         }
         seen.insert((doc, version));
-    }
+        Ok(())
+    })?;
     let mut missing: Vec<_> = commitments.versions.iter().filter(|(k, _)| !seen.contains(*k)).collect();
     missing.sort_by_key(|(_, (_, i))| *i);
     if let Some(((doc, v), (_, i))) = missing.first() {
@@ -282,9 +282,8 @@ fn check_versions(c: &Connection, commitments: &Commitments, report: &mut Verify
 /// Every review item against the entry that opened it and the one that decided it.
 fn check_reviews(c: &Connection, commitments: &Commitments) -> Result<(), StoreError> {
     let mut stmt = c.prepare("SELECT public_id, content_digest, opened_idx, decided_idx FROM reviews ORDER BY id")?;
-    let mut rows = stmt.query([])?;
     let mut seen = std::collections::HashSet::new();
-    while let Some(r) = rows.next()? {
+    stmt.for_each((), |r| -> Result<(), StoreError> {
         let review: String = r.get(0)?;
         let digest = to_hash(&r.get::<_, Vec<u8>>(1)?);
         let opened = r.get::<_, i64>(2)? as u64;
@@ -310,7 +309,8 @@ fn check_reviews(c: &Connection, commitments: &Commitments) -> Result<(), StoreE
             }));
         }
         seen.insert(review);
-    }
+        Ok(())
+    })?;
     let mut missing: Vec<_> = commitments.reviews.iter().filter(|(k, _)| !seen.contains(*k)).collect();
     missing.sort_by_key(|(_, (_, i))| *i);
     if let Some((review, (_, i))) = missing.first() {
@@ -323,9 +323,8 @@ fn check_reviews(c: &Connection, commitments: &Commitments) -> Result<(), StoreE
 /// messages cannot be changed behind the journal's back.
 fn check_switches(c: &Connection, commitments: &Commitments) -> Result<(), StoreError> {
     let mut stmt = c.prepare("SELECT idx, tenant, scope, name, version FROM activations ORDER BY id")?;
-    let mut rows = stmt.query([])?;
     let mut seen = std::collections::HashSet::new();
-    while let Some(r) = rows.next()? {
+    stmt.for_each((), |r| -> Result<(), StoreError> {
         let idx = r.get::<_, i64>(0)? as u64;
         let row: (String, String, Option<String>, Option<String>) = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
         match commitments.switches.get(&idx) {
@@ -338,7 +337,8 @@ fn check_switches(c: &Connection, commitments: &Commitments) -> Result<(), Store
             }
         }
         seen.insert(idx);
-    }
+        Ok(())
+    })?;
     if let Some(i) = commitments.switches.keys().filter(|i| !seen.contains(*i)).min() {
         return Err(fail(format!("the adapter switch recorded by journal entry {i} is missing from the store")));
     }
@@ -354,7 +354,8 @@ fn check_payloads(
     report: &mut VerifyReport,
     progress: &(dyn Fn(VerifyStage) + Sync),
 ) -> Result<(), StoreError> {
-    let total: i64 = c.query_row("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM payloads", [], |r| r.get(0))?;
+    let total: i64 =
+        c.query_row("SELECT CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT) FROM payloads", (), |r| r.get(0))?;
     let total = total as u64;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
     let (tx, rx) = mpsc::sync_channel::<Batch>(workers * 2);
@@ -381,10 +382,9 @@ fn check_payloads(
         }
         let result = (|| -> Result<(), StoreError> {
             let mut stmt = c.prepare("SELECT digest, salt, data, deleted_idx FROM payloads")?;
-            let mut rows = stmt.query([])?;
             let (mut batch, mut batch_bytes, mut done) = (Vec::new(), 0usize, 0u64);
             let mut seen = std::collections::HashSet::new();
-            while let Some(r) = rows.next()? {
+            stmt.for_each((), |r| -> Result<(), StoreError> {
                 let digest = to_hash(&r.get::<_, Vec<u8>>(0)?);
                 seen.insert(digest);
                 let what = describe(commitments, &digest).ok_or_else(|| {
@@ -419,7 +419,8 @@ fn check_payloads(
                         }
                     }
                 }
-            }
+                Ok(())
+            })?;
             if !batch.is_empty() {
                 tx.send(batch).map_err(|_| fail("payload hashing stopped".into()))?;
             }

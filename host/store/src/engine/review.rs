@@ -6,9 +6,9 @@
 //! became. The record's content is stored once, as a payload, and becomes version 1 of the
 //! document unchanged, so `verify` can tie the document to both entries.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_journal::{EntryKind, NO_PAYLOAD};
 use efile_bridge_model::EfileRecord;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{JournalHead, citizens, file_record, new_public_id, to_hash};
 use crate::{CitizenSummary, ReviewDecision, ReviewItem, ReviewOutcome, StoreError, now_rfc3339};
@@ -60,7 +60,7 @@ struct Row {
     candidate_rows: Vec<i64>,
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn row(r: &crate::sql::Row) -> Result<Row, crate::sql::Error> {
     let candidates: String = r.get(6)?;
     let decided: Option<i64> = r.get(10)?;
     let decision = match (decided, r.get::<_, Option<String>>(11)?, r.get(12)?, r.get(13)?, r.get(14)?) {
@@ -110,14 +110,15 @@ fn with_candidates(c: &Connection, mut row: Row) -> Result<Row, StoreError> {
 
 /// Review items of one tenant or all, oldest first.
 pub(super) fn list(c: &Connection, tenant: Option<&str>, open_only: bool) -> Result<Vec<ReviewItem>, StoreError> {
-    let sql =
-        format!("{SELECT} WHERE (?1 IS NULL OR r.tenant = ?1) AND (?2 = 0 OR r.decided_idx IS NULL) ORDER BY r.id");
+    let sql = format!(
+        "{SELECT} WHERE (CAST(?1 AS TEXT) IS NULL OR r.tenant = ?1) AND (?2 = 0 OR r.decided_idx IS NULL) ORDER BY r.id"
+    );
     let rows: Vec<Row> = c.prepare(&sql)?.query_map(params![tenant, open_only], row)?.collect::<Result<_, _>>()?;
     rows.into_iter().map(|r| with_candidates(c, r).map(|r| r.item)).collect()
 }
 
 fn find(c: &Connection, tenant: Option<&str>, review_id: &str) -> Result<Option<(Row, Vec<u8>)>, StoreError> {
-    let sql = format!("{SELECT} WHERE r.public_id = ?1 AND (?2 IS NULL OR r.tenant = ?2)");
+    let sql = format!("{SELECT} WHERE r.public_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR r.tenant = ?2)");
     let Some(found) = c.prepare(&sql)?.query_row(params![review_id, tenant], row).optional()? else {
         return Ok(None);
     };

@@ -6,8 +6,8 @@
 //! `delivery-discarded`. Failed attempts that will be retried only update the row: they are
 //! operations, not evidence.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use efile_bridge_journal::{EntryKind, NO_PAYLOAD};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{JournalHead, new_public_id};
 use crate::{
@@ -44,9 +44,9 @@ pub(super) fn enqueue(
 }
 
 pub(super) fn configure(tx: &Connection, sinks: &[(String, String)]) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM sinks", [])?;
+    tx.execute("DELETE FROM sinks", ())?;
     for (tenant, name) in sinks {
-        tx.prepare_cached("INSERT OR IGNORE INTO sinks (tenant, name) VALUES (?1, ?2)")?
+        tx.prepare_cached("INSERT INTO sinks (tenant, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
             .execute(params![tenant, name])?;
     }
     Ok(())
@@ -80,7 +80,7 @@ pub(super) fn next_at(c: &Connection) -> Result<Option<i64>, StoreError> {
         "SELECT MIN(d.next_at_ms) FROM deliveries d JOIN sinks s ON s.tenant = d.tenant AND s.name = d.sink
          WHERE d.state = 'pending'",
     )?
-    .query_row([], |r| r.get(0))?)
+    .query_row((), |r| r.get(0))?)
 }
 
 pub(super) fn item(c: &Connection, id: i64) -> Result<DeliveryItem, StoreError> {
@@ -133,7 +133,7 @@ pub(super) fn item(c: &Connection, id: i64) -> Result<DeliveryItem, StoreError> 
     })
 }
 
-fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, DeliveryView)> {
+fn view_row(r: &crate::sql::Row) -> Result<(i64, DeliveryView), crate::sql::Error> {
     let errors: String = r.get(9)?;
     Ok((
         r.get(0)?,
@@ -163,7 +163,7 @@ pub(super) fn list(
     limit: u32,
 ) -> Result<Vec<DeliveryView>, StoreError> {
     let sql = format!(
-        "{VIEW} WHERE (?1 IS NULL OR d.tenant = ?1) AND (?2 IS NULL OR d.state = ?2) ORDER BY d.id DESC LIMIT ?3"
+        "{VIEW} WHERE (CAST(?1 AS TEXT) IS NULL OR d.tenant = ?1) AND (CAST(?2 AS TEXT) IS NULL OR d.state = ?2) ORDER BY d.id DESC LIMIT ?3"
     );
     let rows = c
         .prepare_cached(&sql)?
@@ -180,7 +180,7 @@ pub(super) fn of_document(c: &Connection, document: i64) -> Result<Vec<DeliveryV
 }
 
 fn find(c: &Connection, tenant: Option<&str>, public: &str) -> Result<Option<(i64, DeliveryView)>, StoreError> {
-    let sql = format!("{VIEW} WHERE d.public_id = ?1 AND (?2 IS NULL OR d.tenant = ?2)");
+    let sql = format!("{VIEW} WHERE d.public_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR d.tenant = ?2)");
     Ok(c.prepare_cached(&sql)?.query_row(params![public, tenant], view_row).optional()?)
 }
 

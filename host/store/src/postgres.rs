@@ -1,0 +1,427 @@
+//! The PostgreSQL backend, for several hosts on one database.
+//!
+//! Every host runs the same engine as on SQLite. What makes several of them safe together:
+//! - **One journal, appended in batches.** A host's writer thread commits every write pending
+//!   at that moment in one transaction that first takes a transaction-scoped advisory lock
+//!   (`pg_advisory_xact_lock`). Appends are therefore serialised across hosts (the Merkle
+//!   tree has one right edge), but a host holds the lock once per batch of up to 512 writes,
+//!   not once per message, and re-reads the tree's edge only when another host appended in
+//!   between (O(log n) rows).
+//! - **Reads in one snapshot.** Each read runs in a `REPEATABLE READ READ ONLY` transaction,
+//!   so a citizen file or a `verify` sees one consistent state while other hosts write.
+//! - **Schema migrations** are numbered SQL files (`host/store/migrations/postgres/`), applied
+//!   at start under their own advisory lock and recorded in `schema_migrations`; a database
+//!   migrated by a newer efile-bridge is refused.
+//!
+//! Each connection's synchronous `postgres` client lives on a thread of its own (it drives its
+//! socket with a small runtime that must not run inside the host's async tasks).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use bytes::BytesMut;
+use efile_bridge_journal::checkpoint::Signer;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+
+use crate::StoreError;
+use crate::engine::{ReadPool, Store, WriteConn};
+use crate::sql::{Connection, Db, Dialect, Error, Row, Value, to_postgres};
+
+/// Advisory lock held by a writer's batch transaction: the journal's append lock.
+const JOURNAL_LOCK: i64 = 0x6566_696c_655f_6a31; // "efile_j1"
+/// Advisory lock held while migrating the schema.
+const MIGRATION_LOCK: i64 = 0x6566_696c_655f_6d31; // "efile_m1"
+const READERS: usize = 4;
+/// Rows fetched per round trip when streaming a large result.
+const FETCH: usize = 512;
+
+/// The migrations, in order. A migration is never edited once released; a change is a new file.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+
+impl Store {
+    /// Connects to the PostgreSQL database at `url` (`postgres://user@host:port/db`), migrates
+    /// its schema and starts this host's writer. The installation's signing key is read from
+    /// `data_dir/keys` as for the embedded store: every host of one installation needs the
+    /// same key (the journal refuses a host whose key belongs to another origin).
+    pub fn connect(url: &str, data_dir: &Path) -> Result<Self, StoreError> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Open { path: redact(url), reason: format!("not a PostgreSQL url: {e}") })?;
+        let location = describe(&config);
+        let open_err = |reason: String| StoreError::Open { path: location.clone(), reason };
+        let signer = Arc::new(Signer::load_or_create(&data_dir.join("keys"))?);
+        let writer = PgConn::connect(&config).map_err(|e| open_err(e.to_string()))?;
+        writer.client.call(migrate).map_err(|e| open_err(e.to_string()))?;
+        let readers = (0..READERS)
+            .map(|_| PgConn::connect(&config).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| open_err(e.to_string()))?;
+        let pool = Readers { conns: readers, next: AtomicUsize::new(0) };
+        Store::start(Writer(writer), Box::new(pool), signer, "postgres", &location)
+    }
+}
+
+/// `postgres://user@host:port/db` without the password.
+fn describe(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or(config.get_user().unwrap_or(""))
+    )
+}
+
+/// A url as given, with any password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<(), Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let current: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(Error::Value(format!(
+            "the database schema is at version {current}, newer than this efile-bridge understands ({known})"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql).map_err(|e| Error::Value(format!("migration {version} ({name}): {}", Error::from(e))))?;
+        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[version, name])?;
+        tracing::info!(version, name, "database schema migrated");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A client on a thread of its own. The synchronous `postgres` client drives its connection
+/// with a runtime of its own and would panic if called from an async task (as the HTTP
+/// handlers and the pipeline sometimes do); on its own thread it never is.
+struct ClientThread {
+    jobs: mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce(&mut Client) + Send>;
+
+impl ClientThread {
+    fn spawn(config: &postgres::Config) -> Result<Self, Error> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready) = mpsc::channel();
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("efile-postgres".into())
+            .spawn(move || {
+                let mut client = match config.connect(NoTls) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(Error::from(e)));
+                        return;
+                    }
+                };
+                while let Ok(job) = rx.recv() {
+                    if client.is_closed() {
+                        // The server restarted or failed over: a new session for what follows.
+                        match config.connect(NoTls) {
+                            Ok(c) => {
+                                client = c;
+                                tracing::warn!("reconnected to postgres");
+                            }
+                            Err(e) => tracing::error!(error = %Error::from(e), "cannot reconnect to postgres"),
+                        }
+                    }
+                    job(&mut client);
+                }
+            })
+            .map_err(|e| Error::Value(format!("cannot start a postgres client thread: {e}")))?;
+        ready.recv().map_err(|_| Error::Value("the postgres client thread died".into()))??;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` with the client and waits for its result.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, Error> + Send + 'static,
+    ) -> Result<R, Error> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |client| {
+            let _ = tx.send(f(client));
+        });
+        self.jobs.send(job).map_err(|_| Error::Value("the postgres client thread is gone".into()))?;
+        rx.recv().map_err(|_| Error::Value("the postgres client thread is gone".into()))?
+    }
+}
+
+/// One connection with its prepared statements.
+pub(crate) struct PgConn {
+    client: ClientThread,
+    /// Prepared statements by their SQLite-style text, with the session they belong to.
+    statements: RefCell<HashMap<String, Statement>>,
+    cursors: Cell<u64>,
+}
+
+impl PgConn {
+    fn connect(config: &postgres::Config) -> Result<Self, Error> {
+        Ok(Self {
+            client: ClientThread::spawn(config)?,
+            statements: RefCell::new(HashMap::new()),
+            cursors: Cell::new(0),
+        })
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), Error> {
+        let sql = sql.to_owned();
+        self.client.call(move |c| Ok(c.batch_execute(&sql)?))
+    }
+
+    fn statement(&self, sql: &str) -> Result<Statement, Error> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let text = to_postgres(sql);
+        let prepared = self.client.call(move |c| {
+            // The statement's text names the problem ("could not determine data type of
+            // parameter $1"); it holds no personal data (values are parameters).
+            c.prepare(&text).map_err(|e| Error::Value(format!("{} in `{text}`", Error::from(e))))
+        })?;
+        self.statements.borrow_mut().insert(sql.to_owned(), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Prepared statements die with their session: after an error that may have been a lost
+    /// connection, prepare afresh.
+    fn forget_statements(&self) {
+        self.statements.borrow_mut().clear();
+    }
+}
+
+/// Statements that only steer the session go through the simple protocol, unprepared.
+fn is_control(sql: &str) -> bool {
+    ["SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ", "BEGIN", "COMMIT", "ROLLBACK"]
+        .iter()
+        .any(|p| sql.starts_with(p))
+}
+
+/// A [`Value`] bound to whatever type PostgreSQL inferred for its placeholder.
+#[derive(Debug)]
+struct Param(Value);
+
+impl ToSql for Param {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT8 => i.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::BOOL => (*i != 0).to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => i.to_string().to_sql(ty, out),
+                _ => Err(format!("cannot bind an integer as {ty}").into()),
+            },
+            Value::Real(f) => match *ty {
+                Type::FLOAT8 => f.to_sql(ty, out),
+                _ => Err(format!("cannot bind a real as {ty}").into()),
+            },
+            Value::Text(s) => match *ty {
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => s.as_str().to_sql(ty, out),
+                _ => Err(format!("cannot bind text as {ty}").into()),
+            },
+            Value::Blob(b) => match *ty {
+                Type::BYTEA => b.as_slice().to_sql(ty, out),
+                _ => Err(format!("cannot bind bytes as {ty}").into()),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn row_of(r: &postgres::Row) -> Result<Row, Error> {
+    let mut values = Vec::with_capacity(r.len());
+    for (i, column) in r.columns().iter().enumerate() {
+        let v = match *column.type_() {
+            Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Value::Int),
+            Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into())),
+            Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into())),
+            Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|v| Value::Int(v.into())),
+            Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(Value::Real),
+            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map(|v| Value::Real(v.into())),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
+                r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+            }
+            Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
+            Type::VOID => None,
+            ref other => {
+                return Err(Error::Value(format!(
+                    "column {} has type {other}, which the store does not read",
+                    column.name()
+                )));
+            }
+        };
+        values.push(v.unwrap_or(Value::Null));
+    }
+    Ok(Row::new(values))
+}
+
+fn bind(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+impl Db for PgConn {
+    fn exec(&self, sql: &str, params: Vec<Value>) -> Result<usize, Error> {
+        if params.is_empty() && is_control(sql) {
+            self.batch(sql)?;
+            return Ok(0);
+        }
+        let stmt = self.statement(sql)?;
+        let params: Vec<Param> = params.into_iter().map(Param).collect();
+        self.client.call(move |c| Ok(c.execute(&stmt, &bind(&params))? as usize))
+    }
+
+    fn fetch(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, Error> {
+        let stmt = self.statement(sql)?;
+        let params: Vec<Param> = params.into_iter().map(Param).collect();
+        self.client.call(move |c| c.query(&stmt, &bind(&params))?.iter().map(row_of).collect())
+    }
+
+    fn stream(&self, sql: &str, params: Vec<Value>, f: &mut dyn FnMut(&Row) -> Result<(), Error>) -> Result<(), Error> {
+        // A cursor (the read or write transaction is open): rows arrive in slices, and `f` may
+        // run other statements on this connection between them.
+        let n = self.cursors.get() + 1;
+        self.cursors.set(n);
+        let name = format!("efile_cursor_{n}");
+        let params: Vec<Param> = params.into_iter().map(Param).collect();
+        let declare = format!("DECLARE {name} NO SCROLL CURSOR FOR {}", to_postgres(sql));
+        self.client.call(move |c| Ok(c.execute(&declare, &bind(&params))?))?;
+        let fetch = format!("FETCH {FETCH} FROM {name}");
+        loop {
+            let query = fetch.clone();
+            let rows =
+                self.client.call(move |c| c.query(&query, &[])?.iter().map(row_of).collect::<Result<Vec<_>, _>>())?;
+            for r in &rows {
+                f(r)?;
+            }
+            if rows.len() < FETCH {
+                break;
+            }
+        }
+        self.batch(&format!("CLOSE {name}"))
+    }
+
+    fn last_insert_rowid(&self) -> Result<i64, Error> {
+        self.client.call(|c| Ok(c.query_one("SELECT lastval()", &[])?.get(0)))
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+}
+
+/// The writer's connection.
+struct Writer(PgConn);
+
+impl WriteConn for Writer {
+    fn db(&self) -> &Connection {
+        &self.0
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.0.client.call(|c| {
+            c.batch_execute("BEGIN")?;
+            c.execute("SELECT pg_advisory_xact_lock($1)", &[&JOURNAL_LOCK])?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.batch("COMMIT")?)
+    }
+
+    fn abort(&mut self) {
+        let _ = self.0.batch("ROLLBACK");
+        self.0.forget_statements();
+    }
+}
+
+struct Readers {
+    conns: Vec<Mutex<PgConn>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn run(conn: &PgConn, f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        if let Err(e) = conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+            conn.forget_statements();
+            return Err(e.into());
+        }
+        let result = f(conn);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = conn.batch(end);
+        if result.is_err() || ended.is_err() {
+            conn.forget_statements();
+        }
+        result?;
+        Ok(ended?)
+    }
+}
+
+impl ReadPool for Readers {
+    fn with(&self, f: &mut dyn FnMut(&Connection) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.conns.len() {
+            if let Ok(conn) = self.conns[(start + i) % self.conns.len()].try_lock() {
+                return Self::run(&conn, f);
+            }
+        }
+        let conn = self.conns[start % self.conns.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::run(&conn, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_errors_carry_no_password() {
+        assert_eq!(redact("postgres://efile:s3cret@db.example:5432/efile"), "postgres://efile@db.example:5432/efile");
+        assert_eq!(redact("postgres://efile@db/efile"), "postgres://efile@db/efile");
+        let config: postgres::Config = "postgres://efile:s3cret@db.example:6432/journal".parse().expect("url");
+        assert_eq!(describe(&config), "postgres://efile@db.example:6432/journal");
+    }
+}
