@@ -43,6 +43,7 @@ fn main() {
                         message_uuid: format!("b0000000-0000-4000-8000-{n:012x}"),
                         created_at: "2026-01-01T00:00:00Z".into(),
                         direction: Direction::Incoming,
+                        host: None,
                         body: body.clone(),
                     };
                     store.accept(msg).expect("accept");

@@ -155,8 +155,24 @@ impl RawEntry {
 
 /// Every journal entry of a data folder's database, read directly, in order.
 pub fn raw_journal(data_dir: &Path) -> Vec<RawEntry> {
+    match storage_for(data_dir) {
+        Some(url) => raw_journal_at(&url),
+        None => raw_journal_in(data_dir),
+    }
+}
+
+/// Every journal entry of the PostgreSQL database at `url`, in order.
+pub fn raw_journal_at(url: &str) -> Vec<RawEntry> {
+    raw_journal_of(Some(url), Path::new(""))
+}
+
+fn raw_journal_in(data_dir: &Path) -> Vec<RawEntry> {
+    raw_journal_of(None, data_dir)
+}
+
+fn raw_journal_of(url: Option<&str>, data_dir: &Path) -> Vec<RawEntry> {
     let sql = "SELECT idx, kind, tenant, at, payload_digest, meta FROM journal ORDER BY idx";
-    match storage_for(data_dir).as_deref() {
+    match url {
         Some(url) => off_runtime(|| {
             let mut c = postgres::Client::connect(url, postgres::NoTls).expect("postgres");
             c.query(sql, &[])

@@ -23,6 +23,15 @@ pub struct Config {
     /// several hosts of one installation share. The signing key stays in `data_dir/keys`.
     #[serde(default)]
     pub storage: Option<String>,
+    /// This host's name among the hosts sharing one PostgreSQL database: messages it accepted
+    /// and deliveries it attempts are claimed under it. Must differ between hosts. Default:
+    /// the machine's hostname.
+    #[serde(default)]
+    pub host_id: Option<String>,
+    /// Seconds without a heartbeat after which a host counts as dead and the others take over
+    /// the messages it accepted but did not process (heartbeats every third of it). Default 30.
+    #[serde(default = "default_host_lease")]
+    pub host_lease_secs: u64,
     /// HTTP listen address. Default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
@@ -69,6 +78,10 @@ pub struct TrustedPublisher {
 }
 
 fn default_checkpoint_interval() -> u64 {
+    30
+}
+
+fn default_host_lease() -> u64 {
     30
 }
 
@@ -566,6 +579,12 @@ impl Config {
             efile_bridge_package::check_public_key(&p.public_key)
                 .map_err(|e| format!("trusted publisher `{}`: {e}", p.name))?;
         }
+        if self.host_lease_secs < 3 {
+            return Err(format!("host_lease_secs = {}: must be at least 3", self.host_lease_secs));
+        }
+        if self.host_id.as_deref().is_some_and(|h| h.trim().is_empty() || h.len() > 128) {
+            return Err("host_id must be 1 to 128 characters".into());
+        }
         if self.checkpoint_interval_secs == 0 {
             return Err("checkpoint_interval_secs must be greater than 0".into());
         }
@@ -575,6 +594,18 @@ impl Config {
     /// The drop folder, defaulting to `DATA_DIR/drop`.
     pub fn drop_folder(&self) -> PathBuf {
         self.drop_folder.clone().unwrap_or_else(|| self.data_dir.join("drop"))
+    }
+
+    /// `host_id`, or the machine's hostname (`localhost` if it has none).
+    pub fn host_id(&self) -> String {
+        self.host_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".into())
+        })
     }
 }
 

@@ -214,13 +214,18 @@ pub(crate) async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
         let Some(s) = shared.upgrade() else { return };
         let store = s.store.clone();
         let settings = s.settings();
+        let (host, lease) = (s.host.clone(), s.lease);
         drop(s);
         let now = efile_bridge_store::now_ms();
         if ready.is_empty() || last_query.elapsed() >= REQUERY {
             let taken: Vec<i64> =
                 busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
             let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.due_deliveries(now, BATCH, &taken)).await {
+            // Claimed for longer than the slowest attempt can take, at least the host lease.
+            let longest = settings.tenants.values().flat_map(|t| t.sinks.values()).map(|s| s.config.timeout_ms).max();
+            let lease = (longest.unwrap_or_default().saturating_mul(2) as i64).max(lease.as_millis() as i64);
+            let host = host.clone();
+            match tokio::task::spawn_blocking(move || store.due_deliveries(&host, now, lease, BATCH, &taken)).await {
                 Ok(Ok(d)) => ready = d.into(),
                 Ok(Err(e)) => tracing::error!(error = %e, "cannot read the delivery queue"),
                 Err(_) => return,

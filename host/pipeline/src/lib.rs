@@ -238,6 +238,9 @@ struct Shared {
     delivery_wake: Arc<tokio::sync::Notify>,
     /// Serialises settings rebuilds (config reloads and adapter switches).
     reloading: tokio::sync::Mutex<()>,
+    /// This host's id (`host_id`) and how long it may stay silent before others take over.
+    host: String,
+    lease: Duration,
 }
 
 impl Shared {
@@ -347,6 +350,13 @@ impl Pipeline {
                 .map_err(|e| StartError::Adapter { name: "-".into(), path: "-".into(), reason: e.to_string() })?,
         );
         let interval = Duration::from_secs(config.checkpoint_interval_secs);
+        let (host, lease) = (config.host_id(), Duration::from_secs(config.host_lease_secs));
+        // Alive before claiming anything: another host must not take over what this one claims.
+        store.heartbeat(&host, efile_bridge_store::now_ms())?;
+        let released = store.release_deliveries(&host, efile_bridge_store::now_ms())?;
+        if released > 0 {
+            tracing::info!(count = released, "deliveries in flight at the last stop are due again");
+        }
         let generation = store.registry_generation()?;
         let registry = adapters::Registry::load(store.as_ref(), &runtime, &config.data_dir)?;
         let (settings, loaded) = build_settings(&runtime, config, &registry)?;
@@ -360,6 +370,8 @@ impl Pipeline {
             metrics: Metrics::default(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             reloading: tokio::sync::Mutex::new(()),
+            host,
+            lease,
         });
         let workers = workers(&shared.settings().config);
         let (queue, rx) = mpsc::channel::<Job>(1024);
@@ -369,6 +381,7 @@ impl Pipeline {
         tokio::spawn(adapters::watch(Arc::downgrade(&shared), generation));
         let pipeline = Self { shared, queue };
         pipeline.requeue_pending()?;
+        tokio::spawn(heartbeat(Arc::downgrade(&pipeline.shared), pipeline.queue.clone()));
         Ok(pipeline)
     }
 
@@ -470,21 +483,16 @@ impl Pipeline {
         out
     }
 
+    /// Queues what this host accepted before its last stop and what dead hosts left behind.
     fn requeue_pending(&self) -> Result<(), StoreError> {
-        let pending = self.shared.store.pending()?;
+        let (host, lease) = (&self.shared.host, self.shared.lease.as_millis() as i64);
+        let pending = self.shared.store.claim_messages(host, true, efile_bridge_store::now_ms(), lease, u32::MAX)?;
         if !pending.is_empty() {
             tracing::info!(count = pending.len(), "re-queuing messages accepted before the last stop");
         }
         let queue = self.queue.clone();
         let shared = self.shared.clone();
-        tokio::spawn(async move {
-            for PendingMessage { id, info, body } in pending {
-                shared.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
-                if queue.send(Job { id, info, body }).await.is_err() {
-                    break;
-                }
-            }
-        });
+        tokio::spawn(async move { enqueue(&shared, &queue, pending).await });
         Ok(())
     }
 
@@ -553,6 +561,7 @@ impl Pipeline {
             created_at: envelope.created_at.clone(),
             direction,
             body,
+            host: Some(self.shared.host.clone()),
         };
         let store = self.shared.store.clone();
         let started = Instant::now();
@@ -589,6 +598,44 @@ impl Pipeline {
                 }
                 Ok(Submitted::Accepted(receipt))
             }
+        }
+    }
+}
+
+async fn enqueue(shared: &Shared, queue: &mpsc::Sender<Job>, pending: Vec<PendingMessage>) {
+    for PendingMessage { id, info, body } in pending {
+        shared.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+        if queue.send(Job { id, info, body }).await.is_err() {
+            shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            break;
+        }
+    }
+}
+
+/// Says every third of the lease that this host is alive, and takes over the messages of
+/// hosts that stopped saying so (they died between acknowledging and processing).
+async fn heartbeat(shared: std::sync::Weak<Shared>, queue: mpsc::Sender<Job>) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        let period = s.lease / 3;
+        let (store, host, lease) = (s.store.clone(), s.host.clone(), s.lease.as_millis() as i64);
+        drop(s);
+        tokio::time::sleep(period).await;
+        let claimed = tokio::task::spawn_blocking(move || {
+            let now = efile_bridge_store::now_ms();
+            store.heartbeat(&host, now)?;
+            store.claim_messages(&host, false, now, lease, 1024)
+        })
+        .await;
+        let Some(s) = shared.upgrade() else { return };
+        match claimed {
+            Ok(Ok(orphans)) if !orphans.is_empty() => {
+                tracing::warn!(count = orphans.len(), "taking over messages of a host that stopped");
+                enqueue(&s, &queue, orphans).await;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "heartbeat failed"),
+            Err(_) => return,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use crate::sql::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, Dialect, OptionalExtension, Params, params};
 use efile_bridge_journal::checkpoint::{Checkpoint, PublicKey, Signer};
 use efile_bridge_journal::merkle::{Frontier, NodeSource};
 use efile_bridge_journal::{Entry, EntryKind, Hash, NO_PAYLOAD, payload_digest};
@@ -334,8 +334,8 @@ fn accept(tx: &Connection, head: &mut JournalHead, msg: NewMessage) -> Result<Ac
     let (idx, hash) = head.append(tx, EntryKind::MessageAccepted, &msg.tenant, &received_at, digest, meta)?;
     tx.prepare_cached(
         "INSERT INTO messages (tenant, uuid, standard, version, message_type, message_name, direction, created_at,
-             received_at, journal_idx, entry_hash, payload_digest, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'accepted')",
+             received_at, journal_idx, entry_hash, payload_digest, state, claimed_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'accepted', ?13)",
     )?
     .execute(params![
         msg.tenant,
@@ -350,6 +350,7 @@ fn accept(tx: &Connection, head: &mut JournalHead, msg: NewMessage) -> Result<Ac
         idx as i64,
         &hash[..],
         &digest[..],
+        msg.host,
     ])?;
     let id = tx.last_insert_rowid()?;
     Ok(Accepted::New {
@@ -548,6 +549,21 @@ fn message_info(r: &crate::sql::Row) -> Result<MessageInfo, crate::sql::Error> {
     })
 }
 
+/// Accepted messages (with `clause` added to the `WHERE`), oldest first.
+fn pending_where(c: &Connection, clause: &str, params: impl Params) -> Result<Vec<PendingMessage>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT m.id, m.tenant, m.standard, m.version, m.message_type, m.message_name, m.uuid, m.created_at,
+                m.received_at, m.journal_idx, p.data
+         FROM messages m JOIN payloads p ON p.digest = m.payload_digest
+         WHERE m.state = 'accepted' {clause} ORDER BY m.id"
+    ))?;
+    let rows = stmt.query_map(params, |r| {
+        let body: Vec<u8> = r.get::<_, Option<Vec<u8>>>(10)?.unwrap_or_default();
+        Ok(PendingMessage { id: r.get(0)?, info: message_info(r)?, body: String::from_utf8_lossy(&body).into_owned() })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 fn state_of(s: &str) -> MessageState {
     match s {
         "processed" => MessageState::Processed,
@@ -575,22 +591,51 @@ impl Storage for Store {
     }
 
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT m.id, m.tenant, m.standard, m.version, m.message_type, m.message_name, m.uuid, m.created_at,
-                        m.received_at, m.journal_idx, p.data
-                 FROM messages m JOIN payloads p ON p.digest = m.payload_digest
-                 WHERE m.state = 'accepted' ORDER BY m.id",
+        self.read(|c| pending_where(c, "", ()))
+    }
+
+    fn heartbeat(&self, host: &str, now_ms: i64) -> Result<(), StoreError> {
+        let host = host.to_owned();
+        self.write(move |c, _, _| {
+            c.execute(
+                "INSERT INTO hosts (id, heartbeat_ms) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+                params![host, now_ms],
             )?;
-            let rows = stmt.query_map((), |r| {
-                let body: Vec<u8> = r.get(10)?;
-                Ok(PendingMessage {
-                    id: r.get(0)?,
-                    info: message_info(r)?,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            Ok(())
+        })
+    }
+
+    fn claim_messages(
+        &self,
+        host: &str,
+        own: bool,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PendingMessage>, StoreError> {
+        let host = host.to_owned();
+        self.write(move |c, _, _| {
+            // Claims run in the writer's transaction, which holds the journal lock on
+            // PostgreSQL: two hosts never claim the same message. SKIP LOCKED keeps a sweep from
+            // waiting on a row another transaction holds.
+            let lock = if c.dialect() == Dialect::Postgres { " FOR UPDATE OF m SKIP LOCKED" } else { "" };
+            let ids = c
+                .prepare_cached(&format!(
+                    "SELECT m.id FROM messages m LEFT JOIN hosts h ON h.id = m.claimed_by
+                     WHERE m.state = 'accepted'
+                       AND (m.claimed_by IS NULL OR h.heartbeat_ms IS NULL OR h.heartbeat_ms < ?2
+                            OR (?3 = 1 AND m.claimed_by = ?1))
+                     ORDER BY m.id LIMIT ?4{lock}"
+                ))?
+                .query_map(params![host, now_ms - lease_ms, own, limit], |r| r.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                c.prepare_cached("UPDATE messages SET claimed_by = ?1 WHERE id = ?2")?.execute(params![host, id])?;
+                out.extend(pending_where(c, "AND m.id = ?1", [id])?);
+            }
+            Ok(out)
         })
     }
 
@@ -918,8 +963,29 @@ impl Storage for Store {
         self.write(move |c, _, _| delivery::configure(c, &sinks))
     }
 
-    fn due_deliveries(&self, now_ms: i64, limit: u32, busy: &[i64]) -> Result<Vec<DueDelivery>, StoreError> {
-        self.read(|c| delivery::due(c, now_ms, limit, busy))
+    fn due_deliveries(
+        &self,
+        host: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        busy: &[i64],
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let (host, busy) = (host.to_owned(), busy.to_vec());
+        self.write(move |c, _, _| delivery::claim_due(c, &host, now_ms, lease_ms, limit, &busy))
+    }
+
+    fn release_deliveries(&self, host: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let host = host.to_owned();
+        self.write(move |c, _, _| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE deliveries SET next_at_ms = ?2, claimed_by = NULL
+                     WHERE state = 'pending' AND claimed_by = ?1",
+                )?
+                .execute(params![host, now_ms])?;
+            Ok(n as u64)
+        })
     }
 
     fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {

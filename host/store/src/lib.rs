@@ -445,6 +445,8 @@ pub struct NewMessage {
     pub direction: Direction,
     /// The XML, exactly as received.
     pub body: Vec<u8>,
+    /// The host that accepted it and will process it (see [`Storage::claim_messages`]).
+    pub host: Option<String>,
 }
 
 /// The answer to an accepted message.
@@ -771,6 +773,20 @@ pub trait Storage: Send + Sync + 'static {
     fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError>;
     /// Messages accepted but not yet processed (after a restart).
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError>;
+    /// Records that `host` is alive (`now_ms`); hosts that stop doing so lose their claims.
+    fn heartbeat(&self, host: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Claims accepted, unprocessed messages for `host`: those nobody claimed, those whose
+    /// host has not sent a heartbeat for `lease_ms` (it died), and with `own`, those `host`
+    /// itself claimed before a restart. On PostgreSQL the rows are locked `FOR UPDATE SKIP
+    /// LOCKED`, so hosts sweeping at the same moment take different messages.
+    fn claim_messages(
+        &self,
+        host: &str,
+        own: bool,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PendingMessage>, StoreError>;
     /// A tenant's processed or failed messages as `query` selects them, oldest first.
     fn journaled_messages(&self, query: &MessageQuery) -> Result<Vec<JournaledMessage>, StoreError>;
     /// Stores what a replay made of a message: each record that differs from its document's
@@ -845,9 +861,20 @@ pub trait Storage: Send + Sync + 'static {
     /// Replaces the configured sinks (tenant, sink name); new record versions are queued for
     /// each sink of their tenant. Pending deliveries to a sink no longer configured wait.
     fn configure_sinks(&self, sinks: Vec<(String, String)>) -> Result<(), StoreError>;
-    /// Deliveries due at `now_ms` to configured sinks, oldest first, at most one per citizen
-    /// and sink (a citizen's records reach a sink in order), leaving out `busy` ones.
-    fn due_deliveries(&self, now_ms: i64, limit: u32, busy: &[i64]) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Claims deliveries due at `now_ms` to configured sinks for `host`, oldest first, at most
+    /// one per citizen and sink (a citizen's records reach a sink in order), leaving out `busy`
+    /// ones. A claimed delivery is not due for others until `now_ms + lease_ms`: if `host` dies
+    /// during the attempt, another host makes it then (the idempotency key stays the same).
+    fn due_deliveries(
+        &self,
+        host: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        busy: &[i64],
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Makes the deliveries `host` claimed before a restart due now.
+    fn release_deliveries(&self, host: &str, now_ms: i64) -> Result<u64, StoreError>;
     /// When the earliest pending delivery to a configured sink is due (unix ms).
     fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
     /// What a sink needs to deliver `id`.

@@ -69,6 +69,11 @@ CREATE TABLE IF NOT EXISTS holds (
     added_idx   INTEGER NOT NULL,
     removed_idx INTEGER
 );
+-- Hosts working on this store and when they last said they are alive (schema 3).
+CREATE TABLE IF NOT EXISTS hosts (
+    id           TEXT PRIMARY KEY,
+    heartbeat_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -92,6 +97,7 @@ CREATE TABLE IF NOT EXISTS messages (
     adapter         TEXT,
     adapter_version TEXT,
     adapter_hash    TEXT,
+    claimed_by      TEXT, -- the host processing it (schema 3)
     UNIQUE (tenant, uuid)
 );
 CREATE INDEX IF NOT EXISTS messages_state ON messages (state) WHERE state = 'accepted';
@@ -156,6 +162,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     errors          TEXT NOT NULL DEFAULT '[]',
     outcome_idx     INTEGER,
     created_idx     INTEGER NOT NULL,
+    claimed_by      TEXT, -- the host attempting it (schema 3)
     UNIQUE (tenant, sink, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at_ms) WHERE state = 'pending';
@@ -251,7 +258,12 @@ CREATE TRIGGER IF NOT EXISTS versions_no_delete BEFORE DELETE ON document_versio
 
 /// The schema version this code writes (`PRAGMA user_version`).
 /// 2: fingerprints may be shared by several citizens; review items.
-const SCHEMA_VERSION: i64 = 2;
+/// 3: messages and deliveries name the host working on them; `hosts`.
+const SCHEMA_VERSION: i64 = 3;
+
+/// Columns added after a table was first created (`ALTER TABLE .. ADD COLUMN` where missing).
+const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("messages", "claimed_by", "TEXT"), ("deliveries", "claimed_by", "TEXT")];
 
 /// Brings a version 1 database to version 2 (before `SCHEMA` creates what is new).
 const MIGRATE_1_TO_2: &str = r#"
@@ -309,6 +321,16 @@ impl Store {
                 .map_err(|e| open_err(format!("migrating the schema from version 1 to 2: {e}")))?;
         }
         conn.execute_batch(SCHEMA).map_err(|e| open_err(e.to_string()))?;
+        for (table, column, ty) in ADDED_COLUMNS {
+            let present: i64 =
+                conn.query_row("SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| {
+                    r.get(0)
+                })?;
+            if present == 0 {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                    .map_err(|e| open_err(format!("migrating the schema to version {SCHEMA_VERSION}: {e}")))?;
+            }
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let readers = (0..READERS).map(|_| open_connection(&path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         let pool = Readers { conns: readers, next: AtomicUsize::new(0) };

@@ -59,6 +59,12 @@ CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads
 CREATE TRIGGER payloads_no_truncate BEFORE TRUNCATE ON payloads
     FOR EACH STATEMENT EXECUTE FUNCTION efile_refuse('payload rows are kept; only their bytes are deleted');
 
+-- Hosts working on this database and when they last said they are alive.
+CREATE TABLE hosts (
+    id           TEXT PRIMARY KEY,
+    heartbeat_ms BIGINT NOT NULL
+);
+
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -83,6 +89,7 @@ CREATE TABLE messages (
     adapter         TEXT,
     adapter_version TEXT,
     adapter_hash    TEXT,
+    claimed_by      TEXT, -- the host processing it
     UNIQUE (tenant, uuid)
 );
 CREATE INDEX messages_state ON messages (state) WHERE state = 'accepted';
@@ -212,6 +219,7 @@ CREATE TABLE deliveries (
     errors          TEXT NOT NULL DEFAULT '[]',
     outcome_idx     BIGINT,
     created_idx     BIGINT NOT NULL,
+    claimed_by      TEXT, -- the host attempting it
     UNIQUE (tenant, sink, idempotency_key)
 );
 CREATE INDEX deliveries_due ON deliveries (next_at_ms) WHERE state = 'pending';

@@ -75,6 +75,26 @@ pub(super) fn due(c: &Connection, now: i64, limit: u32, busy: &[i64]) -> Result<
     Ok(out)
 }
 
+/// [`due`], claimed for `host`: not due for anyone else until the lease ends.
+pub(super) fn claim_due(
+    c: &Connection,
+    host: &str,
+    now: i64,
+    lease_ms: i64,
+    limit: u32,
+    busy: &[i64],
+) -> Result<Vec<DueDelivery>, StoreError> {
+    let due = due(c, now, limit, busy)?;
+    for d in &due {
+        c.prepare_cached("UPDATE deliveries SET next_at_ms = ?2, claimed_by = ?3 WHERE id = ?1")?.execute(params![
+            d.id,
+            now + lease_ms,
+            host
+        ])?;
+    }
+    Ok(due)
+}
+
 pub(super) fn next_at(c: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(c.prepare_cached(
         "SELECT MIN(d.next_at_ms) FROM deliveries d JOIN sinks s ON s.tenant = d.tenant AND s.name = d.sink
@@ -227,14 +247,15 @@ pub(super) fn attempted(
         AttemptOutcome::Delivered(answer) => {
             let idx = journal(tx, head, EntryKind::Delivered, &view, serde_json::json!({"answer": answer}))?;
             tx.prepare_cached(
-                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, outcome_idx = ?2 WHERE id = ?1",
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, outcome_idx = ?2, claimed_by = NULL
+                 WHERE id = ?1",
             )?
             .execute(params![id, idx as i64])?;
         }
         AttemptOutcome::Retry { error, at_ms } => {
             view.errors.push(AttemptError { at: now_rfc3339(), error });
             tx.prepare_cached(
-                "UPDATE deliveries SET attempts = attempts + 1, next_at_ms = ?2, errors = ?3 WHERE id = ?1",
+                "UPDATE deliveries SET attempts = attempts + 1, next_at_ms = ?2, errors = ?3, claimed_by = NULL WHERE id = ?1",
             )?
             .execute(params![id, at_ms, errors_json(&view.errors)?])?;
         }
@@ -242,7 +263,8 @@ pub(super) fn attempted(
             view.errors.push(AttemptError { at: now_rfc3339(), error });
             let idx = journal(tx, head, EntryKind::DeliveryDead, &view, serde_json::json!({"errors": view.errors}))?;
             tx.prepare_cached(
-                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, errors = ?2, outcome_idx = ?3 WHERE id = ?1",
+                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, errors = ?2, outcome_idx = ?3, claimed_by = NULL
+                 WHERE id = ?1",
             )?
             .execute(params![id, errors_json(&view.errors)?, idx as i64])?;
             tracing::warn!(tenant = %view.tenant, sink = %view.sink, delivery = %view.delivery_id, attempts = view.attempts,
