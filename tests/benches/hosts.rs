@@ -1,0 +1,113 @@
+//! Throughput of 1, 2 and 3 hosts on one PostgreSQL database, against the embedded SQLite
+//! store in the same process as the baseline.
+//!
+//! Each "host" is a full pipeline (its own store with writer thread and connections, its own
+//! sandbox workers and `host_id`), started in this process on the PostgreSQL of the test run
+//! (`EFILE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/postgres`; a fresh
+//! database per run). 64 senders submit generated messages round-robin to the hosts; the
+//! figure is messages acknowledged (durable) and processed per second. On one machine the
+//! hosts share its cores, so the figure shows how the design scales on the database side
+//! (the journal lock, batching), not what more machines would add.
+//!
+//! `cargo bench -p efile-bridge-tests --bench hosts -- [--messages 6000] [--hosts 3]`
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use efile_bridge_pipeline::{Caller, Config, Pipeline};
+use efile_bridge_tests::generator::{Generator, Kind};
+
+const TENANT: &str = "09162000";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+    let n: usize = value("--messages").and_then(|v| v.parse().ok()).unwrap_or(6_000);
+    let max_hosts: usize = value("--hosts").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let mut generator = Generator::new(1);
+        let bodies: Vec<Vec<u8>> =
+            (0..n).map(|i| generator.message(Kind::ALL[i % Kind::ALL.len()], TENANT).xml).collect();
+        let (acked, done) = run(&bodies, 1, None).await;
+        println!("sqlite, 1 host: acknowledged {acked:.0} msg/s, processed {done:.0} msg/s (baseline)");
+        let baseline = done;
+        for hosts in 1..=max_hosts {
+            let url = efile_bridge_tests::backend::fresh_postgres_database();
+            let (acked, done) = run(&bodies, hosts, Some(url)).await;
+            println!(
+                "postgres, {hosts} host{}: acknowledged {acked:.0} msg/s, processed {done:.0} msg/s ({:.2}x the sqlite baseline)",
+                if hosts == 1 { "" } else { "s" },
+                done / baseline
+            );
+        }
+    });
+}
+
+fn config(dir: &std::path::Path, storage: Option<&str>, host: usize) -> Config {
+    let mut config = efile_bridge_tests::config(dir);
+    config.tenants.truncate(1);
+    config.storage = storage.map(str::to_owned);
+    config.host_id = Some(format!("bench-{host}"));
+    config
+}
+
+/// Sends every body once, round-robin over `hosts` pipelines; (acknowledged/s, processed/s).
+async fn run(bodies: &[Vec<u8>], hosts: usize, storage: Option<String>) -> (f64, f64) {
+    let dirs: Vec<tempfile::TempDir> = (0..hosts).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let mut pipelines = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        if i > 0 {
+            // One installation: every host signs with the first one's key.
+            let keys = dirs[0].path().join("keys");
+            std::fs::create_dir_all(dir.path().join("keys")).expect("keys");
+            for e in std::fs::read_dir(&keys).expect("keys") {
+                let e = e.expect("entry");
+                std::fs::copy(e.path(), dir.path().join("keys").join(e.file_name())).expect("copy");
+            }
+        }
+        pipelines.push(Arc::new(Pipeline::start(config(dir.path(), storage.as_deref(), i)).expect("start")));
+    }
+    let n = bodies.len();
+    let queue = Arc::new(std::sync::Mutex::new(bodies.iter().cloned().enumerate().collect::<Vec<_>>()));
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for _ in 0..64 {
+        let (pipelines, queue) = (pipelines.clone(), queue.clone());
+        senders.push(tokio::spawn(async move {
+            loop {
+                let Some((i, body)) = queue.lock().expect("lock").pop() else { break };
+                pipelines[i % pipelines.len()].submit(body, &Caller::Admin).await.expect("accepted");
+            }
+        }));
+    }
+    for s in senders {
+        s.await.expect("sender");
+    }
+    let acked = started.elapsed().as_secs_f64();
+    let mut watches: Vec<_> = pipelines.iter().map(|p| p.processed()).collect();
+    loop {
+        let total: u64 = watches.iter_mut().map(|w| *w.borrow_and_update()).sum();
+        if total >= n as u64 {
+            break;
+        }
+        let changed = watches.iter_mut().map(|w| Box::pin(w.changed()));
+        let _ = futures_select(changed).await;
+    }
+    let done = started.elapsed().as_secs_f64();
+    (n as f64 / acked, n as f64 / done)
+}
+
+/// Waits until any of the watches changes.
+async fn futures_select<F: std::future::Future + Unpin>(futures: impl Iterator<Item = F>) {
+    let mut futures: Vec<F> = futures.collect();
+    std::future::poll_fn(|cx| {
+        for f in &mut futures {
+            if std::pin::Pin::new(&mut *f).poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
