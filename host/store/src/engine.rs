@@ -284,17 +284,25 @@ fn writer_loop(
                 head = JournalHead::load(db)?;
             }
             let mut replies = Vec::with_capacity(batch.len());
-            for op in batch.drain(..) {
-                // Each write gets its own savepoint: one bad write fails alone, not the batch.
+            // Each write gets its own savepoint: one bad write fails alone, not the batch. On
+            // PostgreSQL, closing one and opening the next is one round trip.
+            let postgres = db.dialect() == Dialect::Postgres;
+            db.execute("SAVEPOINT op", ())?;
+            let last = batch.len() - 1;
+            for (i, op) in batch.drain(..).enumerate() {
                 let before = head.clone();
-                db.execute("SAVEPOINT op", ())?;
                 let (ok, reply) = op(db, &mut head, &signer);
-                if ok {
-                    db.execute("RELEASE SAVEPOINT op", ())?;
-                } else {
+                if !ok {
                     head = before;
                     db.execute("ROLLBACK TO SAVEPOINT op", ())?;
+                }
+                if postgres && i < last {
+                    db.execute("RELEASE SAVEPOINT op; SAVEPOINT op", ())?;
+                } else {
                     db.execute("RELEASE SAVEPOINT op", ())?;
+                    if i < last {
+                        db.execute("SAVEPOINT op", ())?;
+                    }
                 }
                 replies.push(reply);
             }
@@ -332,27 +340,27 @@ fn accept(tx: &Connection, head: &mut JournalHead, msg: NewMessage) -> Result<Ac
     })
     .to_string();
     let (idx, hash) = head.append(tx, EntryKind::MessageAccepted, &msg.tenant, &received_at, digest, meta)?;
-    tx.prepare_cached(
-        "INSERT INTO messages (tenant, uuid, standard, version, message_type, message_name, direction, created_at,
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO messages (tenant, uuid, standard, version, message_type, message_name, direction, created_at,
              received_at, journal_idx, entry_hash, payload_digest, state, claimed_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'accepted', ?13)",
-    )?
-    .execute(params![
-        msg.tenant,
-        msg.message_uuid,
-        msg.standard,
-        msg.version,
-        msg.message_type,
-        msg.message_name,
-        msg.direction.as_str(),
-        msg.created_at,
-        received_at,
-        idx as i64,
-        &hash[..],
-        &digest[..],
-        msg.host,
-    ])?;
-    let id = tx.last_insert_rowid()?;
+        )?
+        .insert(params![
+            msg.tenant,
+            msg.message_uuid,
+            msg.standard,
+            msg.version,
+            msg.message_type,
+            msg.message_name,
+            msg.direction.as_str(),
+            msg.created_at,
+            received_at,
+            idx as i64,
+            &hash[..],
+            &digest[..],
+            msg.host,
+        ])?;
     Ok(Accepted::New {
         id,
         receipt: Receipt {
@@ -403,8 +411,7 @@ fn upsert_returning_id(
     }
     let mut all: Vec<&dyn crate::sql::ToValue> = key.to_vec();
     all.extend_from_slice(extra);
-    tx.prepare_cached(insert)?.execute(all.as_slice())?;
-    tx.last_insert_rowid().map_err(StoreError::from)
+    Ok(tx.prepare_cached(insert)?.insert(all.as_slice())?)
 }
 
 fn processed(
@@ -485,24 +492,24 @@ fn file_record(
         &[&new_public_id()],
     )?;
     let doc_public = new_public_id();
-    tx.prepare_cached(
-        "INSERT INTO documents (case_id, public_id, message_id, record_no, document_type, title, event_date,
+    let document = tx
+        .prepare_cached(
+            "INSERT INTO documents (case_id, public_id, message_id, record_no, document_type, title, event_date,
              retention_deadline, retention_rule, confidentiality)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        case,
-        doc_public,
-        message_id,
-        record_no,
-        record.document_type.as_str(),
-        record.title,
-        record.event_date,
-        record.retention.deadline,
-        record.retention.rule,
-        record.confidentiality.as_str(),
-    ])?;
-    let document = tx.last_insert_rowid()?;
+        )?
+        .insert(params![
+            case,
+            doc_public,
+            message_id,
+            record_no,
+            record.document_type.as_str(),
+            record.title,
+            record.event_date,
+            record.retention.deadline,
+            record.retention.rule,
+            record.confidentiality.as_str(),
+        ])?;
     tx.prepare_cached(
         "INSERT INTO document_versions (document_id, version, content_digest, journal_idx) VALUES (?1, 1, ?2, ?3)",
     )?

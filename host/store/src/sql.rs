@@ -320,6 +320,11 @@ pub trait Db {
     fn stream(&self, sql: &str, params: Vec<Value>, f: &mut dyn FnMut(&Row) -> Result<(), Error>) -> Result<(), Error>;
     /// The id of the row the last `INSERT` on this connection created.
     fn last_insert_rowid(&self) -> Result<i64, Error>;
+    /// Runs an `INSERT` into a table with an `id` key and returns the new row's id.
+    fn insert(&self, sql: &str, params: Vec<Value>) -> Result<i64, Error> {
+        self.exec(sql, params)?;
+        self.last_insert_rowid()
+    }
     /// The dialect, for the rare statement that must differ.
     fn dialect(&self) -> Dialect;
 }
@@ -370,6 +375,11 @@ impl Stmt<'_, '_> {
     /// Runs it; the number of rows changed.
     pub fn execute(&mut self, params: impl Params) -> Result<usize, Error> {
         self.db.exec(&self.sql, params.into_values())
+    }
+
+    /// Runs an `INSERT` and returns the new row's `id`.
+    pub fn insert(&mut self, params: impl Params) -> Result<i64, Error> {
+        self.db.insert(&self.sql, params.into_values())
     }
 
     /// The first row, mapped by `f`; [`Error::NoRows`] if there is none.

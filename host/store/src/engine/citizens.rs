@@ -114,20 +114,20 @@ pub(super) fn resolve(tx: &Connection, tenant: &str, record: &EfileRecord, idx: 
 
 /// Opens a new citizen for `record`.
 pub(super) fn create(tx: &Connection, tenant: &str, record: &EfileRecord, idx: u64) -> Result<i64, StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO citizens (tenant, public_id, display_name, family_name, given_names, birth_date, created_idx)
+    Ok(tx
+        .prepare_cached(
+            "INSERT INTO citizens (tenant, public_id, display_name, family_name, given_names, birth_date, created_idx)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        tenant,
-        new_public_id(),
-        record.citizen.display_name,
-        record.citizen.family_name,
-        record.citizen.given_names,
-        record.citizen.birth_date,
-        idx as i64
-    ])?;
-    tx.last_insert_rowid().map_err(StoreError::from)
+        )?
+        .insert(params![
+            tenant,
+            new_public_id(),
+            record.citizen.display_name,
+            record.citizen.family_name,
+            record.citizen.given_names,
+            record.citizen.birth_date,
+            idx as i64
+        ])?)
 }
 
 /// Adds the identifiers to `citizen`: a strong identifier only if no other citizen holds it,
