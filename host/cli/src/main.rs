@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `serve` | HTTP API and drop folder on the configured data directory |
 //! | `ingest PATH...` | runs files or folders of messages through the pipeline in-process |
+//! | `plugin new NAME` | a new adapter crate that builds and passes `plugin test` as it is |
 //! | `plugin build DIR` / `plugin test DIR` | adapter author tooling (see `efile-bridge-devkit`) |
 //! | `plugin pack/keygen/sign` | signed adapter packages (see `efile-bridge-package`) |
 //! | `plugin install/list/activate/rollback/remove` | the adapter lifecycle per tenant, journaled |
@@ -28,6 +29,7 @@ mod ingest;
 mod journal;
 mod plugin;
 mod review;
+mod scaffold;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

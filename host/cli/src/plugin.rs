@@ -1,4 +1,5 @@
-//! `efile-bridge plugin`: build and test adapters from source.
+//! `efile-bridge plugin`: scaffold, build and test adapters from source; pack, sign and install
+//! them; switch tenants between installed versions.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,19 @@ use crate::Reported;
 
 #[derive(Subcommand)]
 pub(crate) enum PluginCommand {
+    /// Creates an adapter crate NAME that builds and passes `plugin test` as it is: a 0201
+    /// mapping, one golden fixture and a README with the next steps.
+    New {
+        /// Adapter and package name: lowercase letters, digits and `-`, starting with a letter.
+        name: String,
+        /// Folder to create (must not exist or be empty). Default: ./NAME.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The `efile-bridge-sdk` crate folder. Default: the SDK of the source tree this binary
+        /// was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Builds the adapter crate in DIR into a `wasm32-wasip2` component.
     Build {
         /// Adapter crate folder.
@@ -327,6 +341,7 @@ pub(crate) fn needs_config(cmd: &PluginCommand) -> bool {
 
 pub(crate) fn run(cmd: &PluginCommand) -> anyhow::Result<()> {
     match cmd {
+        PluginCommand::New { name, dir, sdk } => crate::scaffold::scaffold(name, dir.as_deref(), sdk.as_deref()),
         PluginCommand::Pack { dir, author, out, target_dir } => {
             let wasm = efile_bridge_devkit::build(dir, target_dir)?;
             let component = read(&wasm)?;

@@ -312,3 +312,63 @@ fn a_publisher_packs_and_signs_and_an_operator_installs_switches_and_rolls_back(
     let verify = bin(&config, &["verify", "--quiet"]);
     assert!(verify.status.success(), "{}", text(&verify.stderr));
 }
+
+#[test]
+fn plugin_new_scaffolds_an_adapter_that_builds_and_passes_its_fixture() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Scaffolding, building and testing need no operator config.
+    let config = tmp.path().join("nowhere.toml");
+    let dir = tmp.path().join("meldeakte-mitte");
+    let dir_arg = dir.to_str().expect("utf-8");
+    let out = bin(&config, &["plugin", "new", "meldeakte-mitte", "--dir", dir_arg]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains(&format!("efile-bridge plugin test {dir_arg}")), "{stdout}");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(manifest.contains("name = \"meldeakte-mitte\""), "{manifest}");
+    assert!(manifest.contains("crate-type = [\"cdylib\", \"rlib\"]") && manifest.contains("\n[workspace]\n"));
+    let sdk = root().join("plugins/sdk").canonicalize().expect("sdk");
+    assert!(manifest.contains(&format!("efile-bridge-sdk = {{ path = \"{}\" }}", sdk.display())), "{manifest}");
+    assert!(std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs").contains("pub struct MeldeakteMitte;"));
+
+    // The adapter builds from a folder outside the workspace, and its golden fixture passes as made.
+    let target = root().join("target/adapters");
+    let plugin = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_efile-bridge"))
+            .args(["plugin", command, dir_arg, "--target-dir", target.to_str().expect("utf-8")])
+            .env("EFILE_BRIDGE_LOG", "warn")
+            .env_remove("BLESS")
+            .output()
+            .expect("run")
+    };
+    let build = plugin("build");
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    assert!(text(&build.stdout).starts_with("meldeakte-mitte 0.1.0 -> "), "{}", text(&build.stdout));
+    let test = plugin("test");
+    let stdout = text(&test.stdout);
+    assert!(test.status.success(), "{stdout}\n{}", text(&test.stderr));
+    assert!(stdout.contains("ok      anmeldung-0201-single-person"), "{stdout}");
+    assert!(stdout.contains("1 fixture(s), 0 failed"), "{stdout}");
+
+    // The fixture holds the adapter to its output: a changed expectation fails.
+    let expected = dir.join("tests/fixtures/anmeldung-0201-single-person/expected.json");
+    let golden = std::fs::read_to_string(&expected).expect("expected.json");
+    assert!(golden.contains("\"document_type\": \"abmeldung\""), "{golden}");
+    std::fs::write(&expected, golden.replace("\"abmeldung\"", "\"anmeldung\"")).expect("write");
+    let test = plugin("test");
+    assert_eq!(test.status.code(), Some(1), "{}", text(&test.stdout));
+    assert!(text(&test.stdout).contains("FAILED  anmeldung-0201-single-person"), "{}", text(&test.stdout));
+
+    // Never over an existing adapter, and never with a name cargo or the host would trip over.
+    let again = bin(&config, &["plugin", "new", "meldeakte-mitte", "--dir", dir_arg]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stdout));
+    assert!(text(&again.stderr).contains(&format!("{dir_arg} exists and is not empty")), "{}", text(&again.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&expected).expect("expected.json"),
+        golden.replace("\"abmeldung\"", "\"anmeldung\"")
+    );
+    let bad = bin(&config, &["plugin", "new", "Melde_Akte", "--dir", tmp.path().join("bad").to_str().expect("utf-8")]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stdout));
+    assert!(text(&bad.stderr).contains("adapter name `Melde_Akte` is not allowed"), "{}", text(&bad.stderr));
+    assert!(!tmp.path().join("bad").exists());
+}
