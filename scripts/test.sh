@@ -4,11 +4,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# xmllint validates the xdomea export against the official XSD (tests fail, never skip, without it).
-if ! command -v xmllint >/dev/null 2>&1; then
+# xmllint validates the xdomea export against the official XSD; chromium + chromedriver read the
+# docs site in the browser tests (tests fail, never skip, without them).
+missing=""
+command -v xmllint >/dev/null 2>&1 || missing="$missing libxml2-utils"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq libxml2-utils
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq $missing
 fi
+# mdBook builds the docs site (tests/browser); from crates.io, once.
+command -v mdbook >/dev/null 2>&1 || cargo install mdbook --version "^0.4" --locked
 cargo fmt --all --check
 # One profile for everything: wasmtime is built once (release) and shared by all steps.
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
