@@ -1,7 +1,8 @@
 //! The documentation site: built with mdBook from `docs/`, served on 127.0.0.1, read in
 //! headless Chromium. Every page loads without console errors, no internal link is broken
-//! (pages and `#anchors`), search finds "Anmeldung", code blocks are highlighted; screenshots
-//! of the start page and the adapter author guide are kept as artefacts.
+//! (pages and `#anchors`), search finds "Anmeldung", code blocks are highlighted, the adapter
+//! catalogue lists the adapters; screenshots of the start page, the adapter author guide and
+//! the adapter catalogue are kept as artefacts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -72,7 +73,16 @@ async fn the_docs_site_loads_links_searches_and_renders_in_chromium() {
     let site = tmp.path().join("book");
     build_site(&site);
     let pages = pages(&site);
-    for must in ["index.html", "quickstart.html", "operator.html", "adapter-guide.html", "reference/wit.html"] {
+    for must in [
+        "index.html",
+        "quickstart.html",
+        "operator.html",
+        "adapter-guide.html",
+        "reference/wit.html",
+        "reference/config.html",
+        "adapters/index.html",
+        "adapters/xmeld.html",
+    ] {
         assert!(pages.iter().any(|p| p == must), "the site has no {must}: {pages:?}");
     }
     let base = serve_dir(site.clone()).await;
@@ -152,6 +162,17 @@ async fn the_docs_site_loads_links_searches_and_renders_in_chromium() {
         .screenshot()
         .await
         .map(|png| std::fs::write(artifacts().join("docs-adapter-guide.png"), png))
+        .expect("shot")
+        .expect("write");
+    // The adapter catalogue lists every adapter with its fixtures' result.
+    browser.goto(&format!("{base}/adapters/index.html")).await.expect("catalogue");
+    let rows = browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows");
+    assert_eq!(rows.len(), 3, "one row per adapter in plugins/adapters");
+    assert!(rows[2].text().await.expect("row").contains("44 of 44 pass"), "the xmeld row shows its fixtures");
+    browser
+        .screenshot()
+        .await
+        .map(|png| std::fs::write(artifacts().join("docs-adapter-catalogue.png"), png))
         .expect("shot")
         .expect("write");
     browser.close().await.expect("close");

@@ -6,4 +6,5 @@
 //! `target/test-artifacts/`.
 
 mod docs;
+mod reference;
 mod support;

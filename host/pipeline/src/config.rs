@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 /// The whole operator configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the journal, store and caches live. Default `efile-data`.
@@ -69,6 +70,7 @@ pub struct Config {
 
 /// A publisher of adapter packages (`[[trusted_publisher]]`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TrustedPublisher {
     /// Who it is (recorded with each install).
@@ -95,6 +97,7 @@ fn default_listen() -> SocketAddr {
 
 /// How callers authenticate.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Every call needs `Authorization: Bearer TOKEN`: a tenant token (its own tenant's
@@ -108,6 +111,7 @@ pub enum AuthMode {
 
 /// Authentication.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// `tokens` (default) or `open` (loopback only).
@@ -119,6 +123,7 @@ pub struct AuthConfig {
 
 /// The HTTP listener.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// PEM certificate chain; with `tls_key`, the listener speaks HTTPS only.
@@ -141,6 +146,7 @@ impl Default for HttpConfig {
 
 /// Intake limits (see `efile-bridge-intake`).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest body in bytes. Default 16 MiB.
@@ -184,6 +190,7 @@ impl LimitsConfig {
 /// Sandbox limits (`[sandbox]`): what every tenant gets unless its `[tenant.sandbox]` says
 /// otherwise.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// Time budget for one adapter call in milliseconds. Default 1000.
@@ -200,15 +207,16 @@ pub struct SandboxConfig {
 
 /// A tenant's own sandbox limits (`[tenant.sandbox]`); a key left out is the `[sandbox]` one.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantSandboxConfig {
-    /// See [`SandboxConfig::cpu_budget_ms`].
+    /// This tenant's own `sandbox.cpu_budget_ms` (default: the `[sandbox]` value).
     pub cpu_budget_ms: Option<u64>,
-    /// See [`SandboxConfig::max_memory_mib`].
+    /// This tenant's own `sandbox.max_memory_mib` (default: the `[sandbox]` value).
     pub max_memory_mib: Option<usize>,
-    /// See [`SandboxConfig::max_output_mib`].
+    /// This tenant's own `sandbox.max_output_mib` (default: the `[sandbox]` value).
     pub max_output_mib: Option<usize>,
-    /// See [`SandboxConfig::max_concurrent_maps`].
+    /// This tenant's own `sandbox.max_concurrent_maps` (default: the `[sandbox]` value).
     pub max_concurrent_maps: Option<usize>,
 }
 
@@ -277,6 +285,7 @@ impl SandboxConfig {
 
 /// An adapter component.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdapterConfig {
     /// The name tenants refer to; must equal the name the component reports.
@@ -287,6 +296,7 @@ pub struct AdapterConfig {
 
 /// A tenant.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     /// Amtlicher Gemeindeschlüssel, eight digits.
@@ -324,6 +334,7 @@ pub struct TenantConfig {
 
 /// What kind of system a sink delivers to.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkKind {
     /// `POST url`, multipart: `metadata` (JSON), `original` (the XML), one part per attachment.
@@ -336,6 +347,7 @@ pub enum SinkKind {
 
 /// One delivery target of a tenant (`[[tenant.sink]]`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// Name, unique per tenant (delivery state and dead letters show it).
