@@ -24,5 +24,6 @@ cargo test --release --locked --workspace
 # EFILE_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres, trust auth; the
 # user must be allowed to CREATE DATABASE). Without a reachable server this fails, never skips.
 EFILE_TEST_BACKEND=postgres cargo test --release --locked -p efile-bridge-tests --test e2e
+EFILE_TEST_BACKEND=postgres cargo test --release --locked -p efile-bridge-cli --test cli commands
 # Benchmarks must keep compiling; their figures are reported, never asserted.
 cargo bench --locked --workspace --no-run

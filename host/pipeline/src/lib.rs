@@ -386,7 +386,8 @@ impl Pipeline {
     }
 
     /// Applies a changed config without a restart: tenants, tokens, aliases, adapters, limits.
-    /// `data_dir`, `listen`, `http` and `workers` need a restart; a change to them is reported
+    /// `data_dir`, `storage`, `host_id`, `host_lease_secs`, `listen`, `http` and `workers` need
+    /// a restart; a change to them is reported
     /// in the returned warnings. Messages in flight finish with the settings they started with.
     pub async fn reload(&self, config: Config) -> Result<Vec<String>, StartError> {
         let current = self.shared.settings();
@@ -394,6 +395,12 @@ impl Pipeline {
         let old = &current.config;
         if old.data_dir != config.data_dir || old.listen != config.listen || old.workers != config.workers {
             warnings.push("data_dir, listen and workers changes take effect after a restart".to_owned());
+        }
+        if old.storage != config.storage
+            || old.host_id != config.host_id
+            || old.host_lease_secs != config.host_lease_secs
+        {
+            warnings.push("storage, host_id and host_lease_secs changes take effect after a restart".to_owned());
         }
         if old.http.tls_cert != config.http.tls_cert || old.http.max_connections != config.http.max_connections {
             warnings.push("http settings take effect after a restart".to_owned());

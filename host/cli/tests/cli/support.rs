@@ -31,12 +31,18 @@ pub fn text(out: &[u8]) -> String {
 }
 
 /// A config for München with the XMeld adapter, data in `dir/data`.
+///
+/// With `EFILE_TEST_BACKEND=postgres` the data lives in a fresh PostgreSQL database instead of
+/// `dir/data/efile.sqlite3` (see `efile_bridge_tests::backend`).
 pub fn write_config(dir: &Path) -> PathBuf {
     let config = dir.join("efile-bridge.toml");
+    let storage = efile_bridge_tests::backend::storage_for(&dir.join("data"))
+        .map(|url| format!("storage = \"{url}\"\n"))
+        .unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"data\"\n[auth]\nmode = \"open\"\n[[adapter]]\nname = \"xmeld\"\ncomponent = \"{}\"\n\
+            "data_dir = \"data\"\n{storage}[auth]\nmode = \"open\"\n[[adapter]]\nname = \"xmeld\"\ncomponent = \"{}\"\n\
              [[tenant]]\nags = \"09162000\"\nname = \"München\"\nadapters = [\"xmeld\"]\n",
             xmeld_wasm().display()
         ),
