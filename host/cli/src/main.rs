@@ -20,8 +20,9 @@
 //!
 //! Every command reads the operator config (`--config`, default `efile-bridge.toml`); its
 //! relative paths are relative to the config file. Logs go to stderr, filtered by
-//! `EFILE_BRIDGE_LOG` (default `info`). Exit codes: 0 ok, 1 a message or fixture failed,
-//! 2 the command could not run (bad config, unreadable file, ...).
+//! `EFILE_BRIDGE_LOG` (default `info` for `serve`, `warn` for the other commands). Exit codes:
+//! 0 ok, 1 a message or fixture failed, 2 the command could not run (bad config, unreadable
+//! file, ...).
 
 mod deadletter;
 mod files;
@@ -177,11 +178,15 @@ impl std::error::Error for Reported {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A host logs what it does; a one-shot command prints its result and only warns on stderr.
+    let default = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EFILE_BRIDGE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
+        // No colour codes in files and journald, only on a terminal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
