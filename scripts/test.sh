@@ -23,7 +23,9 @@ cargo test --release --locked --workspace
 # The end-to-end suite again on PostgreSQL: a fresh database per test on the server in
 # EFILE_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres, trust auth; the
 # user must be allowed to CREATE DATABASE). Without a reachable server this fails, never skips.
-EFILE_TEST_BACKEND=postgres cargo test --release --locked -p efile-bridge-tests --test e2e
-EFILE_TEST_BACKEND=postgres cargo test --release --locked -p efile-bridge-cli --test cli commands
+# (`--workspace --test NAME`, not `-p`: the same features as above, so the same binaries and no
+# second build of wasmtime.)
+EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test e2e
+EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test cli commands
 # Benchmarks must keep compiling; their figures are reported, never asserted.
 cargo bench --locked --workspace --no-run
