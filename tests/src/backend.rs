@@ -157,17 +157,13 @@ impl RawEntry {
 pub fn raw_journal(data_dir: &Path) -> Vec<RawEntry> {
     match storage_for(data_dir) {
         Some(url) => raw_journal_at(&url),
-        None => raw_journal_in(data_dir),
+        None => raw_journal_of(None, data_dir),
     }
 }
 
 /// Every journal entry of the PostgreSQL database at `url`, in order.
 pub fn raw_journal_at(url: &str) -> Vec<RawEntry> {
     raw_journal_of(Some(url), Path::new(""))
-}
-
-fn raw_journal_in(data_dir: &Path) -> Vec<RawEntry> {
-    raw_journal_of(None, data_dir)
 }
 
 fn raw_journal_of(url: Option<&str>, data_dir: &Path) -> Vec<RawEntry> {

@@ -348,10 +348,6 @@ impl Db for PgConn {
         rows.first().ok_or(Error::NoRows)?.get(0)
     }
 
-    fn last_insert_rowid(&self) -> Result<i64, Error> {
-        self.client.call(|c| Ok(c.query_one("SELECT lastval()", &[])?.get(0)))
-    }
-
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }

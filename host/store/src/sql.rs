@@ -52,20 +52,6 @@ fn postgres_message(e: &postgres::Error) -> String {
     }
 }
 
-impl Error {
-    /// Whether another writer holds what this statement needs (retrying may succeed).
-    pub fn is_unique_violation(&self) -> bool {
-        match self {
-            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-            }
-            Error::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
-            _ => false,
-        }
-    }
-}
-
 /// A value bound to a statement or read from a row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -318,13 +304,8 @@ pub trait Db {
     /// Runs a query and hands its rows to `f` one by one, without holding them all in memory;
     /// `f` may run other statements on this connection.
     fn stream(&self, sql: &str, params: Vec<Value>, f: &mut dyn FnMut(&Row) -> Result<(), Error>) -> Result<(), Error>;
-    /// The id of the row the last `INSERT` on this connection created.
-    fn last_insert_rowid(&self) -> Result<i64, Error>;
     /// Runs an `INSERT` into a table with an `id` key and returns the new row's id.
-    fn insert(&self, sql: &str, params: Vec<Value>) -> Result<i64, Error> {
-        self.exec(sql, params)?;
-        self.last_insert_rowid()
-    }
+    fn insert(&self, sql: &str, params: Vec<Value>) -> Result<i64, Error>;
     /// The dialect, for the rare statement that must differ.
     fn dialect(&self) -> Dialect;
 }

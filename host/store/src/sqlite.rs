@@ -430,7 +430,8 @@ impl Db for rusqlite::Connection {
         Ok(())
     }
 
-    fn last_insert_rowid(&self) -> Result<i64, Error> {
+    fn insert(&self, sql: &str, params: Vec<Value>) -> Result<i64, Error> {
+        self.exec(sql, params)?;
         Ok(rusqlite::Connection::last_insert_rowid(self))
     }
 
