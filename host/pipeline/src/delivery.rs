@@ -312,7 +312,9 @@ async fn one(store: &Arc<dyn Storage>, sink: &Sink, id: i64, seed: u64) -> Optio
                         error = %f.error, retry_in_ms = wait.as_millis() as u64, "delivery attempt failed; will retry");
                     AttemptOutcome::Retry {
                         error: f.error,
-                        at_ms: efile_bridge_store::now_ms() + wait.as_millis() as i64,
+                        // The queue's clock counts whole milliseconds: round up, so that a
+                        // `Retry-After` is never cut short by the truncation.
+                        at_ms: efile_bridge_store::now_ms() + wait.as_millis() as i64 + 1,
                     }
                 }
                 Err(f) => AttemptOutcome::Dead(if f.retryable {
