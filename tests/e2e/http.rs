@@ -88,6 +88,7 @@ async fn every_refusal_is_clear_and_stores_nothing() {
             adapters: vec!["xmeld".into()],
             config: Default::default(),
             tokens: Vec::new(),
+            clerks: Vec::new(),
             aliases: Vec::new(),
             disabled: false,
             rate_limit_per_sec: 0,

@@ -2,6 +2,7 @@
 //! server and client on 127.0.0.1, the real SQLite store in a temporary folder.
 
 mod adapter_cache;
+mod console;
 mod delivery;
 mod drop_folder;
 mod fixtures;

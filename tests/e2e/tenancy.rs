@@ -13,7 +13,7 @@ use crate::support::{Host, uuid_of, with_uuid};
 pub(crate) const MUENCHEN: &str = "ebt_muenchen-test-token";
 pub(crate) const FRANKFURT: &str = "ebt_frankfurt-test-token";
 const OTHER: &str = "ebt_other-test-token";
-const ADMIN: &str = "ebt_admin-test-token";
+pub(crate) const ADMIN: &str = "ebt_admin-test-token";
 
 fn hash(token: &str) -> String {
     format!("sha256:{}", hex::encode(token_hash(token)))

@@ -83,6 +83,7 @@ pub fn config(data_dir: &Path) -> Config {
             adapters: vec!["xmeld".into()],
             config: BTreeMap::new(),
             tokens: Vec::new(),
+            clerks: Vec::new(),
             aliases: Vec::new(),
             disabled: false,
             rate_limit_per_sec: 0,

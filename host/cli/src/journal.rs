@@ -78,7 +78,7 @@ pub(crate) fn verify(config: &Config, quiet: bool) -> anyhow::Result<()> {
             bar.set_position(done);
         }
     };
-    let result = store.verify(&progress);
+    let result = efile_bridge_store::verify_and_record(&store, "cli", &progress);
     bar.finish_and_clear();
     match result {
         Ok(r) => {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use efile_bridge_model::Confidentiality;
 use serde::Deserialize;
 
 /// The whole operator configuration.
@@ -308,9 +309,15 @@ pub struct TenantConfig {
     /// Configuration the tenant's adapters can read (`config-get`).
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    /// Hashes (`sha256:HEX`) of the tenant's API tokens; several allow rotation.
+    /// Hashes (`sha256:HEX`) of the tenant's API tokens; several allow rotation. These are
+    /// for the systems that post messages and read results: they see every document.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// Clerks who read the tenant's e-file (API and console) with their own token
+    /// (`[[tenant.clerk]]`). They cannot post messages, and see documents up to their
+    /// `clearance` only.
+    #[serde(default, rename = "clerk")]
+    pub clerks: Vec<ClerkConfig>,
     /// Further `kennung` values (besides `ags:AGS`) that name this tenant in message headers.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -330,6 +337,26 @@ pub struct TenantConfig {
     /// The tenant's own sandbox limits (`[tenant.sandbox]`), each defaulting to `[sandbox]`.
     #[serde(default)]
     pub sandbox: TenantSandboxConfig,
+}
+
+/// A clerk of a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClerkConfig {
+    /// Name recorded in the journal for the clerk's decisions (review items).
+    pub name: String,
+    /// Hash (`sha256:HEX`, from `efile-bridge token new`) of the clerk's token.
+    pub token: String,
+    /// The most confidential documents the clerk sees: `normal` (default), `high` (adapters
+    /// mark Auskunftssperre and Passversagung so) or `secret`. Documents above it are left out
+    /// of the citizen's file (with a count) and answer 404.
+    #[serde(default = "default_clearance")]
+    pub clearance: Confidentiality,
+}
+
+fn default_clearance() -> Confidentiality {
+    Confidentiality::Normal
 }
 
 /// What kind of system a sink delivers to.
@@ -560,6 +587,23 @@ impl Config {
                     .ok_or_else(|| format!("tenant {}: token `{h}` is not `sha256:` and 64 hex digits", t.ags))?;
                 if !tokens.insert(hash) {
                     return Err(format!("tenant {}: token `{h}` is also configured elsewhere", t.ags));
+                }
+            }
+            for c in &t.clerks {
+                let hash = parse_token_hash(&c.token).ok_or_else(|| {
+                    format!(
+                        "tenant {}: clerk `{}`: token `{}` is not `sha256:` and 64 hex digits",
+                        t.ags, c.name, c.token
+                    )
+                })?;
+                if c.name.trim().is_empty() || c.name.len() > 200 {
+                    return Err(format!("tenant {}: a clerk's name must be 1 to 200 characters", t.ags));
+                }
+                if !tokens.insert(hash) {
+                    return Err(format!(
+                        "tenant {}: clerk `{}`: the token is also configured elsewhere",
+                        t.ags, c.name
+                    ));
                 }
             }
             for k in std::iter::once(format!("ags:{}", t.ags)).chain(t.aliases.iter().cloned()) {

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use efile_bridge_intake::{Envelope, IntakeError};
-use efile_bridge_model::{MessageInfo, MessageKind};
+use efile_bridge_model::{Confidentiality, MessageInfo, MessageKind};
 use efile_bridge_runtime::{LoadedAdapter, Runtime, RuntimeConfig, SandboxLimits};
 use efile_bridge_store::{Accepted, AdapterRef, Direction, NewMessage, PendingMessage, Receipt, Storage, StoreError};
 use tokio::sync::{mpsc, watch};
@@ -124,6 +124,15 @@ pub enum Caller {
     Tenant(String),
     /// `auth.mode = "open"` (loopback only): every tenant.
     Open,
+    /// A clerk's token (`[[tenant.clerk]]`): reads that tenant, up to a clearance; posts nothing.
+    Clerk {
+        /// The tenant.
+        ags: String,
+        /// The clerk's name from the config.
+        name: String,
+        /// The most confidential documents the clerk sees.
+        clearance: Confidentiality,
+    },
 }
 
 impl Caller {
@@ -131,7 +140,15 @@ impl Caller {
     pub fn may_read(&self, ags: &str) -> bool {
         match self {
             Self::Admin | Self::Open => true,
-            Self::Tenant(t) => t == ags,
+            Self::Tenant(t) | Self::Clerk { ags: t, .. } => t == ags,
+        }
+    }
+
+    /// The most confidential documents the caller sees (every one, except for clerks).
+    pub fn clearance(&self) -> Confidentiality {
+        match self {
+            Self::Clerk { clearance, .. } => *clearance,
+            Self::Admin | Self::Open | Self::Tenant(_) => Confidentiality::Secret,
         }
     }
 
@@ -199,6 +216,8 @@ struct Settings {
     kennungen: HashMap<String, String>,
     /// Token hash → tenant AGS.
     tokens: HashMap<[u8; 32], String>,
+    /// Clerk token hash → who.
+    clerks: HashMap<[u8; 32], Caller>,
     admin: HashSet<[u8; 32]>,
     open: bool,
     limits: efile_bridge_intake::Limits,
@@ -241,6 +260,8 @@ struct Shared {
     /// This host's id (`host_id`) and how long it may stay silent before others take over.
     host: String,
     lease: Duration,
+    /// A `verify` started from the API is running on this host.
+    verifying: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
@@ -284,6 +305,7 @@ fn build_settings(
     let mut tenants = HashMap::new();
     let mut kennungen = HashMap::new();
     let mut tokens = HashMap::new();
+    let mut clerks = HashMap::new();
     let mut sinks = delivery::build(&config).map_err(StartError::Sink)?;
     // With one tenant there is nobody to keep a worker free for.
     let default_maps =
@@ -304,6 +326,12 @@ fn build_settings(
         for h in &t.tokens {
             if let Some(hash) = config::parse_token_hash(h) {
                 tokens.insert(hash, t.ags.clone());
+            }
+        }
+        for c in &t.clerks {
+            if let Some(hash) = config::parse_token_hash(&c.token) {
+                let clerk = Caller::Clerk { ags: t.ags.clone(), name: c.name.clone(), clearance: c.clearance };
+                clerks.insert(hash, clerk);
             }
         }
         let bucket = (t.rate_limit_per_sec > 0).then(|| {
@@ -333,6 +361,7 @@ fn build_settings(
         tenants,
         kennungen,
         tokens,
+        clerks,
         admin,
         open: config.auth.mode == config::AuthMode::Open,
         limits: config.limits.to_limits(),
@@ -370,6 +399,7 @@ impl Pipeline {
             metrics: Metrics::default(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             reloading: tokio::sync::Mutex::new(()),
+            verifying: Arc::default(),
             host,
             lease,
         });
@@ -433,7 +463,33 @@ impl Pipeline {
         if let Some(ags) = settings.tokens.get(&hash) {
             return Ok(Caller::Tenant(ags.clone()));
         }
+        if let Some(clerk) = settings.clerks.get(&hash) {
+            return Ok(clerk.clone());
+        }
         if settings.open { Ok(Caller::Open) } else { Err(AuthError::Unknown) }
+    }
+
+    /// Starts `verify` of the whole journal in the background, its outcome kept for
+    /// [`Storage::last_verify`]; `false` if one is running on this host already.
+    pub fn start_verify(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.shared.verifying.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let (store, host, flag) = (self.shared.store.clone(), self.shared.host.clone(), self.shared.verifying.clone());
+        tokio::task::spawn_blocking(move || {
+            match efile_bridge_store::verify_and_record(store.as_ref(), &host, &|_| {}) {
+                Ok(r) => tracing::info!(entries = r.entries, seconds = r.seconds, "journal verified"),
+                Err(e) => tracing::error!(error = %e, "journal verification failed"),
+            }
+            flag.store(false, Ordering::Release);
+        });
+        true
+    }
+
+    /// Whether a `verify` started by [`Pipeline::start_verify`] is running.
+    pub fn verifying(&self) -> bool {
+        self.shared.verifying.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The largest body the intake accepts.
@@ -679,6 +735,9 @@ fn resolve_tenant(settings: &Settings, env: &Envelope, caller: &Caller) -> Resul
     let kennung =
         |p: &Option<efile_bridge_intake::Party>| p.as_ref().map_or_else(|| "-".to_owned(), |p| p.kennung.clone());
     match caller {
+        Caller::Clerk { ags, name, .. } => Err(SubmitError::Forbidden(format!(
+            "clerk `{name}` of tenant {ags} reads the e-file; clerks post no messages"
+        ))),
         Caller::Tenant(own) => {
             if reader.as_deref() == Some(own) {
                 Ok((own.clone(), Direction::Incoming))

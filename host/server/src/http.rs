@@ -1,6 +1,9 @@
 //! The HTTP API.
 //!
-//! Every call but `/healthz` and `/readyz` carries `Authorization: Bearer TOKEN` (unless the
+//! Clerk tokens (`[[tenant.clerk]]`) read their tenant's citizens, documents and review
+//! items, up to their clearance; they post no messages and read no message status.
+//!
+//! Every call but `/healthz`, `/readyz` and the console's files carries `Authorization: Bearer TOKEN` (unless the
 //! operator chose `auth.mode = "open"` on a loopback address). A tenant token sees only its
 //! own tenant; an admin token sees all and may use `/v1/admin/*` and `/metrics`.
 //!
@@ -11,6 +14,10 @@
 //! | `GET /v1/messages/{uuid}/proof` | tenant, admin | a receipt: acceptance entry, inclusion proof, signed checkpoint |
 //! | `GET /v1/tenants/{ags}/citizens[?name=&birth_date=]` | tenant, admin | the tenant's citizens, searchable |
 //! | `GET /v1/tenants/{ags}/citizens/{id}` | tenant, admin | one citizen's e-file, documents in date order |
+//! | `GET /v1/tenants/{ags}/documents/{id}` | tenant, clerk, admin | one document: where it is filed, its versions, its message |
+//! | `GET /v1/tenants/{ags}/documents/{id}/original`, `.../attachments/{n}` | tenant, clerk, admin | the original XML, attachment `n` (from 0), as downloads; 410 once deleted by retention |
+//! | `GET /v1/tenants/{ags}/documents/{id}/proof` | tenant, clerk, admin | the journal receipt of the latest version (entry, inclusion proof, signed checkpoint) |
+//! | `GET /v1/session` | any token | role, tenant, clerk name, clearance and the tenants the token may read (for the console) |
 //! | `GET /v1/tenants/{ags}/reviews[?all=true]` | tenant, admin | records waiting for a clerk (ambiguous citizen match) |
 //! | `GET /v1/tenants/{ags}/reviews/{id}` | tenant, admin | one review item, its candidates and the waiting record |
 //! | `POST /v1/tenants/{ags}/reviews/{id}` (JSON) | tenant, admin | decides it: `{"decision":"assign","citizen":ID}` or `{"decision":"new-citizen"}`, optional `"clerk"`; 200, 404, 409 decided already, 422 not a candidate |
@@ -27,7 +34,11 @@
 //! | `POST /v1/admin/tenants/{ags}/adapters/activate` (`{"adapter": "NAME@VERSION", "type"?}`), `.../rollback` | admin | switch a tenant's adapter now, or undo its latest switch; journaled |
 //! | `POST /v1/admin/adapters/{name@version}/remove` | admin | remove a version no tenant uses |
 //! | `POST /v1/admin/tenants/{ags}/adapters/shadow/start` (`{"adapter"}`), `.../stop`; `GET .../shadow[?limit=]` | admin | a live shadow run beside the active adapter; its comparisons |
+//! | `GET /v1/admin/flow` | admin | per tenant: message counts, last 24 h, latency p50/p95/max, latest failure |
+//! | `GET /v1/admin/checkpoints[?limit=]` | admin | the latest signed checkpoints, newest first |
+//! | `GET /v1/admin/verify`, `POST /v1/admin/verify` | admin | the latest `verify` outcome (any host or the CLI); start one in the background (202, 409 running) |
 //! | `GET /metrics` | admin | Prometheus text format |
+//! | `GET /console/` | anyone (the app holds no data; it asks for a token) | the web console |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness, readiness (storage can write) |
 
 use std::convert::Infallible;
@@ -48,6 +59,8 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+
+mod views;
 
 type Body = Full<Bytes>;
 
@@ -224,6 +237,23 @@ fn forbidden_tenant(ags: &str) -> Response<Body> {
 }
 
 async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Duration) -> Response<Body> {
+    let mut resp = route_inner(pipeline, req, body_timeout).await;
+    // Answers carry citizens' data: never cached, never sniffed into something else, never
+    // framed. (Console files set their own, stricter policy.)
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Duration) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     // Public routes first.
@@ -236,6 +266,7 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
                 error(StatusCode::SERVICE_UNAVAILABLE, "storage_unhealthy", "the last storage commit failed")
             };
         }
+        (&Method::GET, ["console", ..]) => return views::console(&path),
         (&Method::GET, ["v1", "public-key"]) => {
             let key = pipeline.store().public_key().to_json();
             let mut resp = Response::new(Full::new(Bytes::from(key)));
@@ -255,6 +286,11 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
         }
     };
     match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["v1", "session"]) => views::session(pipeline, &caller),
+        // A message's status names its documents' titles whatever their confidentiality.
+        (_, ["v1", "messages", ..]) if matches!(caller, Caller::Clerk { .. }) => {
+            error(StatusCode::FORBIDDEN, "forbidden", "clerk tokens read citizens' files, not messages")
+        }
         (&Method::POST, ["v1", "messages"]) => post_message(pipeline, req, &caller, body_timeout).await,
         (&Method::GET, ["v1", "messages", uuid, "proof"]) => {
             let store = pipeline.store();
@@ -291,13 +327,39 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             }
             let store = pipeline.store();
             let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
+            let clearance = caller.clearance();
             blocking(move || {
                 Ok(match store.citizen_file(&ags, &id)? {
-                    Some(file) => json(StatusCode::OK, &file),
+                    Some(mut file) => {
+                        file.withhold_above(clearance);
+                        json(StatusCode::OK, &file)
+                    }
                     None => error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no citizen {id}")),
                 })
             })
             .await
+        }
+        (&Method::GET, ["v1", "tenants", ags, "documents", id, rest @ ..]) => {
+            if !caller.may_read(ags) {
+                return forbidden_tenant(ags);
+            }
+            let part = match rest {
+                [] => views::Part::Detail,
+                ["original"] => views::Part::Original,
+                ["proof"] => views::Part::Proof,
+                ["attachments", n] => match n.parse() {
+                    Ok(n) => views::Part::Attachment(n),
+                    Err(_) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "bad_request",
+                            format!("`{n}` is not an attachment number"),
+                        );
+                    }
+                },
+                _ => return error(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}")),
+            };
+            views::document(pipeline, &caller, (*ags).to_owned(), (*id).to_owned(), part).await
         }
         (&Method::GET, ["v1", "tenants", ags, "reviews"]) => {
             if !caller.may_read(ags) {
@@ -374,6 +436,12 @@ async fn route(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: Durati
             resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             resp
         }
+        (&Method::GET, ["v1", "admin", "flow"]) => views::flow(pipeline).await,
+        (&Method::GET, ["v1", "admin", "checkpoints"]) => {
+            views::checkpoints(pipeline, limit_of(req.uri().query())).await
+        }
+        (&Method::GET, ["v1", "admin", "verify"]) => views::last_verify(pipeline).await,
+        (&Method::POST, ["v1", "admin", "verify"]) => views::start_verify(pipeline),
         (&Method::GET, ["v1", "admin", "tenants"]) => {
             let tenants = pipeline.tenants();
             let store = pipeline.store();
@@ -548,6 +616,8 @@ fn decided_by(caller: &Caller, clerk: Option<&str>) -> String {
         Caller::Tenant(t) => format!("tenant-token:{t}"),
         Caller::Admin => "admin-token".to_owned(),
         Caller::Open => "open-mode".to_owned(),
+        // The configured name, not one the body claims.
+        Caller::Clerk { ags, name, .. } => return format!("clerk-token:{ags} clerk:{name}"),
     };
     match clerk {
         Some(name) => format!("{credential} clerk:{name}"),
@@ -717,7 +787,7 @@ async fn read_json(req: Request<Incoming>, body_timeout: Duration) -> Result<ser
 
 fn own_tenant(caller: &Caller) -> Option<String> {
     match caller {
-        Caller::Tenant(t) => Some(t.clone()),
+        Caller::Tenant(t) | Caller::Clerk { ags: t, .. } => Some(t.clone()),
         Caller::Admin | Caller::Open => None,
     }
 }

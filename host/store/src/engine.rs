@@ -15,6 +15,7 @@ use efile_bridge_model::{EfileRecord, MessageInfo};
 
 mod citizens;
 mod delivery;
+mod documents;
 mod registry;
 mod replay;
 mod retention;
@@ -28,9 +29,10 @@ use efile_bridge_journal::receipt::Receipt as JournalReceipt;
 
 use crate::{
     Accepted, Activation, AdapterRef, AttemptOutcome, CaseView, CitizenFile, CitizenSummary, Deletion, DeliveryItem,
-    DeliveryState, DeliveryView, DocumentRef, DocumentView, DueDelivery, FileView, Hold, InstalledAdapter,
-    JournaledMessage, MessageCount, MessageLine, MessageQuery, MessageState, MessageStatus, NewMessage, PendingMessage,
-    Receipt, ReplayOutcome, ReviewDecision, ReviewItem, Storage, StoreError, VerifyReport, VerifyStage, now_rfc3339,
+    DeliveryState, DeliveryView, DocumentContent, DocumentDetail, DocumentProof, DocumentRef, DueDelivery, FileView,
+    Hold, InstalledAdapter, JournaledMessage, MessageCount, MessageLine, MessageQuery, MessageState, MessageStatus,
+    NewMessage, PendingMessage, Receipt, ReplayOutcome, ReviewDecision, ReviewItem, Storage, StoreError, TenantFlow,
+    VerifyReport, VerifyRun, VerifyStage, now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -579,6 +581,37 @@ fn state_of(s: &str) -> MessageState {
     }
 }
 
+impl Store {
+    /// A receipt for the entry at `index`: the entry, its inclusion proof and the latest
+    /// checkpoint (signed now if none covers the entry yet).
+    fn receipt_at(&self, index: u64, message_uuid: Option<String>) -> Result<JournalReceipt, StoreError> {
+        let mut checkpoint = self.latest_checkpoint()?;
+        if checkpoint.as_ref().is_none_or(|cp| cp.tree_size <= index) {
+            checkpoint = self.checkpoint()?;
+        }
+        let Some(checkpoint) = checkpoint else {
+            return Err(StoreError::Verify(format!("no checkpoint covers entry {index}")));
+        };
+        self.read(|c| {
+            let entry = read_entry(c, index)?;
+            let salt: Option<Vec<u8>> = c
+                .prepare_cached("SELECT salt FROM payloads WHERE digest = ?1")?
+                .query_row([&entry.payload_digest[..]], |r| r.get(0))
+                .optional()?;
+            let proof = merkle::inclusion_proof(&DbNodes(c), index, checkpoint.tree_size)?;
+            Ok(JournalReceipt {
+                format: efile_bridge_journal::receipt::FORMAT.into(),
+                message_uuid,
+                leaf_hash: entry.leaf_hash(),
+                entry,
+                inclusion_proof: proof.iter().map(hex::encode).collect(),
+                checkpoint,
+                payload_salt: salt.map(hex::encode),
+            })
+        })
+    }
+}
+
 impl Storage for Store {
     fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
         self.write(move |c, head, _| accept(c, head, msg))
@@ -852,6 +885,55 @@ impl Storage for Store {
         self.read(|c| citizen_file(c, tenant, citizen_id))
     }
 
+    fn document(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentDetail>, StoreError> {
+        Ok(self.document_content(tenant, document_id)?.map(|c| c.detail))
+    }
+
+    fn document_content(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentContent>, StoreError> {
+        self.read(|c| documents::content(c, tenant, document_id))
+    }
+
+    fn document_proof(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentProof>, StoreError> {
+        let Some(detail) = self.document(tenant, document_id)? else { return Ok(None) };
+        let Some(latest) = detail.versions.last() else { return Ok(None) };
+        let receipt = self.receipt_at(latest.journal_index, Some(detail.message.uuid.clone()))?;
+        Ok(Some(DocumentProof {
+            document_id: document_id.to_owned(),
+            version: latest.version,
+            digest: latest.digest.clone(),
+            receipt,
+        }))
+    }
+
+    fn message_flow(&self, since_24h: &str, sample: u32) -> Result<Vec<TenantFlow>, StoreError> {
+        self.read(|c| documents::flow(c, since_24h, sample))
+    }
+
+    fn checkpoints(&self, limit: u32) -> Result<Vec<Checkpoint>, StoreError> {
+        self.read(|c| documents::checkpoints(c, limit))
+    }
+
+    fn record_verify(&self, run: &VerifyRun) -> Result<(), StoreError> {
+        let value = serde_json::to_string(run).map_err(|e| StoreError::Verify(e.to_string()))?;
+        self.write(move |c, _, _| {
+            c.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES ('last_verify', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([&value])?;
+            Ok(())
+        })
+    }
+
+    fn last_verify(&self) -> Result<Option<VerifyRun>, StoreError> {
+        let value: Option<String> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT value FROM settings WHERE key = 'last_verify'")?
+                .query_row((), |r| r.get(0))
+                .optional()?)
+        })?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
     fn verify(&self, progress: &(dyn Fn(VerifyStage) + Sync)) -> Result<VerifyReport, StoreError> {
         self.read(|c| verify::verify(c, &self.public_key, progress))
     }
@@ -890,29 +972,7 @@ impl Storage for Store {
             .map_err(StoreError::from)
         })?;
         let Some(index) = found.map(|i| i as u64) else { return Ok(None) };
-        let mut checkpoint = self.latest_checkpoint()?;
-        if checkpoint.as_ref().is_none_or(|cp| cp.tree_size <= index) {
-            checkpoint = self.checkpoint()?;
-        }
-        let Some(checkpoint) = checkpoint else {
-            return Err(StoreError::Verify(format!("no checkpoint covers entry {index}")));
-        };
-        self.read(|c| {
-            let entry = read_entry(c, index)?;
-            let salt: Vec<u8> = c
-                .prepare_cached("SELECT salt FROM payloads WHERE digest = ?1")?
-                .query_row([&entry.payload_digest[..]], |r| r.get(0))?;
-            let proof = merkle::inclusion_proof(&DbNodes(c), index, checkpoint.tree_size)?;
-            Ok(Some(JournalReceipt {
-                format: efile_bridge_journal::receipt::FORMAT.into(),
-                message_uuid: Some(uuid.to_owned()),
-                leaf_hash: entry.leaf_hash(),
-                entry,
-                inclusion_proof: proof.iter().map(hex::encode).collect(),
-                checkpoint,
-                payload_salt: Some(hex::encode(salt)),
-            }))
-        })
+        self.receipt_at(index, Some(uuid.to_owned())).map(Some)
     }
 
     fn public_key(&self) -> PublicKey {
@@ -1169,36 +1229,19 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
             .query_map([fid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         for (cid, case_id, case_type) in crows {
+            let sql = format!(
+                "SELECT d.id, {}
+                 FROM documents d
+                 JOIN document_versions v ON v.document_id = d.id
+                      AND v.version = (SELECT MAX(version) FROM document_versions WHERE document_id = d.id)
+                 JOIN messages m ON m.id = d.message_id
+                 LEFT JOIN payloads p ON p.digest = v.content_digest
+                 WHERE d.case_id = ?1 ORDER BY d.event_date, d.id",
+                documents::DOCUMENT_VIEW_COLUMNS
+            );
             let drows = c
-                .prepare_cached(
-                    "SELECT d.public_id, d.document_type, d.title, d.event_date, d.retention_deadline, d.retention_rule,
-                            d.confidentiality, v.version, m.uuid, p.data, d.id
-                     FROM documents d
-                     JOIN document_versions v ON v.document_id = d.id
-                          AND v.version = (SELECT MAX(version) FROM document_versions WHERE document_id = d.id)
-                     JOIN messages m ON m.id = d.message_id
-                     LEFT JOIN payloads p ON p.digest = v.content_digest
-                     WHERE d.case_id = ?1 ORDER BY d.event_date, d.id",
-                )?
-                .query_map([cid], |r| {
-                    let content: Option<Vec<u8>> = r.get(9)?;
-                    let record: Option<EfileRecord> = content.and_then(|b| serde_json::from_slice(&b).ok());
-                    Ok((r.get::<_, i64>(10)?, DocumentView {
-                        document_id: r.get(0)?,
-                        document_type: r.get(1)?,
-                        title: r.get(2)?,
-                        event_date: r.get(3)?,
-                        retention_deadline: r.get(4)?,
-                        retention_rule: r.get(5)?,
-                        confidentiality: r.get(6)?,
-                        version: r.get::<_, i64>(7)? as u32,
-                        message_uuid: r.get(8)?,
-                        metadata: record.as_ref().map(|r| r.metadata.clone()).unwrap_or_default(),
-                        content_deleted: record.is_none(),
-                        attachments: record.map(|r| r.attachments.into_iter().map(|a| a.name).collect()).unwrap_or_default(),
-                        deliveries: Vec::new(),
-                    }))
-                })?
+                .prepare_cached(&sql)?
+                .query_map([cid], |r| Ok((r.get::<_, i64>(0)?, documents::document_view(r, 1)?.0)))?
                 .collect::<Result<Vec<_>, _>>()?;
             let drows = drows
                 .into_iter()
@@ -1220,6 +1263,7 @@ fn citizen_file(c: &Connection, tenant: &str, citizen_id: &str) -> Result<Option
         birth_date,
         identifiers,
         files,
+        withheld_documents: 0,
     }))
 }
 

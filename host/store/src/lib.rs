@@ -121,7 +121,7 @@ pub enum VerifyStage {
 }
 
 /// What `verify` checked.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Journal entries (leaves) recomputed.
     pub entries: u64,
@@ -699,6 +699,26 @@ pub struct CitizenFile {
     pub identifiers: Vec<String>,
     /// Files (Akten).
     pub files: Vec<FileView>,
+    /// Documents left out because they are more confidential than the reader may see.
+    pub withheld_documents: u64,
+}
+
+impl CitizenFile {
+    /// Leaves out documents more confidential than `clearance` and counts them. An unknown
+    /// level counts as the highest (fail closed).
+    pub fn withhold_above(&mut self, clearance: efile_bridge_model::Confidentiality) {
+        for case in self.files.iter_mut().flat_map(|f| f.cases.iter_mut()) {
+            let before = case.documents.len();
+            case.documents.retain(|d| confidentiality_of(&d.confidentiality) <= clearance);
+            self.withheld_documents += (before - case.documents.len()) as u64;
+        }
+    }
+}
+
+/// The stored name of a confidentiality level; an unknown name is the highest level.
+pub fn confidentiality_of(name: &str) -> efile_bridge_model::Confidentiality {
+    use efile_bridge_model::Confidentiality as C;
+    [C::Normal, C::High].into_iter().find(|c| c.as_str() == name).unwrap_or(C::Secret)
 }
 
 /// One Akte.
@@ -756,6 +776,160 @@ pub struct DocumentView {
     /// Delivery to each sink of the tenant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<DeliveryView>,
+}
+
+/// One document with where it is filed, for the document page of the clerk's view.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentDetail {
+    /// The document and its latest version.
+    pub document: DocumentView,
+    /// Citizen id.
+    pub citizen_id: String,
+    /// Citizen's display name.
+    pub display_name: String,
+    /// File (Akte) id.
+    pub file_id: String,
+    /// File-plan code.
+    pub file_plan_code: String,
+    /// Subject of the file.
+    pub file_subject: String,
+    /// Case (Vorgang) id.
+    pub case_id: String,
+    /// Case type.
+    pub case_type: String,
+    /// The message the document came from.
+    pub message: DocumentMessage,
+    /// Every version, oldest first.
+    pub versions: Vec<DocumentVersion>,
+}
+
+/// The message a document came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentMessage {
+    /// `nachrichtenUUID`.
+    pub uuid: String,
+    /// Message type code.
+    pub message_type: String,
+    /// When it was accepted.
+    pub received_at: String,
+}
+
+/// One version of a document.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentVersion {
+    /// Version number, from 1.
+    pub version: u32,
+    /// Salted digest of its content, hex.
+    pub digest: String,
+    /// The journal entry that recorded it.
+    pub journal_index: u64,
+}
+
+/// A document's content: the latest version's record and the original message.
+#[derive(Debug, Clone)]
+pub struct DocumentContent {
+    /// Where it is filed.
+    pub detail: DocumentDetail,
+    /// The record (with its attachments); `None` once deleted at the end of its retention.
+    pub record: Option<EfileRecord>,
+    /// The original XML message; `None` once deleted at the end of its retention.
+    pub original: Option<Vec<u8>>,
+}
+
+/// The evidence that a document's latest version is in the journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentProof {
+    /// Document id.
+    pub document_id: String,
+    /// Version.
+    pub version: u32,
+    /// Salted digest of the version's content, hex, as the entry's `meta` names it.
+    pub digest: String,
+    /// The entry that recorded the version, its inclusion proof and the signed checkpoint.
+    pub receipt: JournalReceipt,
+}
+
+/// One tenant's message flow, for the operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantFlow {
+    /// Tenant.
+    pub tenant: String,
+    /// Messages waiting for processing.
+    pub accepted: u64,
+    /// Messages processed.
+    pub processed: u64,
+    /// Messages that failed.
+    pub failed: u64,
+    /// Messages received in the last 24 hours.
+    pub received_24h: u64,
+    /// Time from acceptance to the processing entry over the latest processed messages.
+    pub latency_ms: Option<Latency>,
+    /// The latest failure.
+    pub last_error: Option<FlowError>,
+}
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// Largest.
+    pub max: u64,
+    /// Messages measured.
+    pub sample: u64,
+}
+
+/// A failed message.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowError {
+    /// `nachrichtenUUID`.
+    pub uuid: String,
+    /// Why.
+    pub error: String,
+    /// When it was received.
+    pub at: String,
+}
+
+/// The outcome of the latest `verify`, kept for the operator.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct VerifyRun {
+    /// `ok` or `failed`.
+    pub state: String,
+    /// Where it ran (`host_id`, or `cli`).
+    pub by: String,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339.
+    pub finished_at: String,
+    /// The figures when it passed.
+    pub report: Option<VerifyReport>,
+    /// What failed.
+    pub error: Option<String>,
+}
+
+/// Runs [`Storage::verify`] and keeps its outcome ([`Storage::last_verify`]) for the
+/// operator; `by` names where it ran. Failing to keep the outcome is logged, not returned.
+pub fn verify_and_record(
+    store: &dyn Storage,
+    by: &str,
+    progress: &(dyn Fn(VerifyStage) + Sync),
+) -> Result<VerifyReport, StoreError> {
+    let started_at = now_rfc3339();
+    let result = store.verify(progress);
+    let run = VerifyRun {
+        state: if result.is_ok() { "ok" } else { "failed" }.to_owned(),
+        by: by.to_owned(),
+        started_at,
+        finished_at: now_rfc3339(),
+        report: result.as_ref().ok().cloned(),
+        error: result.as_ref().err().map(ToString::to_string),
+    };
+    if let Err(e) = store.record_verify(&run) {
+        tracing::warn!(error = %e, "cannot keep the outcome of verify");
+    }
+    result
 }
 
 /// What a storage backend offers the pipeline.
@@ -824,6 +998,21 @@ pub trait Storage: Send + Sync + 'static {
     fn message_counts(&self) -> Result<Vec<MessageCount>, StoreError>;
     /// One citizen's file.
     fn citizen_file(&self, tenant: &str, citizen_id: &str) -> Result<Option<CitizenFile>, StoreError>;
+    /// One document of the tenant, with where it is filed and its versions.
+    fn document(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentDetail>, StoreError>;
+    /// One document of the tenant with its record and the original message.
+    fn document_content(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentContent>, StoreError>;
+    /// The journal receipt of a document's latest version.
+    fn document_proof(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentProof>, StoreError>;
+    /// Every tenant's message flow (counts, latency over the latest `sample` processed
+    /// messages, the latest failure); `since_24h` is the RFC 3339 time 24 hours ago.
+    fn message_flow(&self, since_24h: &str, sample: u32) -> Result<Vec<TenantFlow>, StoreError>;
+    /// The latest signed checkpoints, newest first.
+    fn checkpoints(&self, limit: u32) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Keeps the outcome of a `verify` (shared by every host on one database).
+    fn record_verify(&self, run: &VerifyRun) -> Result<(), StoreError>;
+    /// The outcome of the latest `verify`, if one ran.
+    fn last_verify(&self) -> Result<Option<VerifyRun>, StoreError>;
     /// Recomputes the whole tree, checks every checkpoint signature and consistency step, every
     /// message, record version and payload against its entry; the first mismatch is a
     /// [`StoreError::Verify`] naming the place.
