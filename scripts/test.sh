@@ -27,5 +27,6 @@ cargo test --release --locked --workspace
 # second build of wasmtime.)
 EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test e2e
 EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test cli commands
+EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test browser console
 # Benchmarks must keep compiling; their figures are reported, never asserted.
 cargo bench --locked --workspace --no-run

@@ -313,9 +313,8 @@ pub struct TenantConfig {
     /// for the systems that post messages and read results: they see every document.
     #[serde(default)]
     pub tokens: Vec<String>,
-    /// Clerks who read the tenant's e-file (API and console) with their own token
-    /// (`[[tenant.clerk]]`). They cannot post messages, and see documents up to their
-    /// `clearance` only.
+    /// Clerks who read the tenant's e-file (API and console) with their own token. They post
+    /// no messages and see documents up to their `clearance` only.
     #[serde(default, rename = "clerk")]
     pub clerks: Vec<ClerkConfig>,
     /// Further `kennung` values (besides `ags:AGS`) that name this tenant in message headers.
