@@ -301,6 +301,64 @@ async fn a_proof_that_does_not_match_is_not_shown_as_verified() {
     host.stop().await;
 }
 
+/// The online Anmeldung of Katharina Elisabeth Obermüller with another idNr (`None`: none).
+fn obermueller(id_nr: Option<&str>, uuid: &str) -> Vec<u8> {
+    let text = String::from_utf8(fixture("anmeldung-1704-single-person")).expect("utf-8");
+    let line = "<xmeld:idNr>02158049378</xmeld:idNr>";
+    let text = match id_nr {
+        Some(id) => text.replace(line, &format!("<xmeld:idNr>{id}</xmeld:idNr>")),
+        None => text.lines().filter(|l| !l.contains(line)).map(|l| format!("{l}\n")).collect(),
+    };
+    crate::host::with_uuid(text.as_bytes(), uuid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_assigns_a_waiting_record_to_one_of_its_candidates() {
+    let mut host = Host::start_with(with_people).await;
+    // Two people alike in name, birth date and place, told apart by their idNr; a third
+    // message without idNr fits both and waits for a clerk.
+    let first =
+        post_as_admin(&mut host, &obermueller(Some("02158049378"), "b2000000-0000-4000-8000-000000000001")).await;
+    post_as_admin(&mut host, &obermueller(Some("08962367457"), "b2000000-0000-4000-8000-000000000002")).await;
+    let waiting = post_as_admin(&mut host, &obermueller(None, "b2000000-0000-4000-8000-000000000003")).await;
+    let review = waiting["reviews"][0].as_str().expect("a review item").to_owned();
+    let chosen = first["documents"][0]["citizen_id"].as_str().expect("citizen").to_owned();
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    login(&browser, &host.base, MUENCHEN_CLERK).await;
+    click(&browser, "[data-testid=reviews-link]").await;
+    click(&browser, &format!("[data-testid=review-item][data-review='{review}']")).await;
+    wait_for(&browser, &format!("[data-testid=review-assign][data-citizen='{chosen}']")).await;
+    assert_eq!(browser.find_all(Locator::Css("[data-testid=review-assign]")).await.expect("candidates").len(), 2);
+    assert_accessible(&browser, "review item").await;
+    click(&browser, &format!("[data-testid=review-assign][data-citizen='{chosen}']")).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let decided = loop {
+        let (_, item) = host.get(&format!("/v1/tenants/{MUENCHEN}/reviews/{review}")).await;
+        if item["review"]["decision"].is_object() {
+            break item["review"]["decision"].clone();
+        }
+        assert!(Instant::now() < deadline, "not decided: {item}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(decided["citizen_id"], chosen.as_str(), "{decided}");
+    assert_eq!(decided["by"], "clerk-token:09162000 clerk:Huber", "the journal names the clerk from the config");
+    let (_, file) = host.get(&format!("/v1/tenants/{MUENCHEN}/citizens/{chosen}")).await;
+    let count: usize = file["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["cases"].as_array().expect("cases"))
+        .map(|c| c["documents"].as_array().expect("docs").len())
+        .sum();
+    assert_eq!(count, 2, "the waiting record joined the chosen citizen's file: {file}");
+    let errors = console_errors(&browser).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.close().await.expect("close");
+    host.stop().await;
+}
+
 /// A downstream e-file system that answers every delivery with the status it is set to.
 async fn downstream(status: Arc<AtomicU16>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

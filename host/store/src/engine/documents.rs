@@ -145,7 +145,7 @@ pub(crate) fn flow(c: &Connection, since_24h: &str, sample: u32) -> Result<Vec<T
             )?
             .query_map(params![f.tenant, sample], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut ms: Vec<u64> = times.iter().filter_map(|(a, b)| Some(millis_between(a, b)?)).collect();
+        let mut ms: Vec<u64> = times.iter().filter_map(|(a, b)| millis_between(a, b)).collect();
         ms.sort_unstable();
         f.latency_ms = (!ms.is_empty()).then(|| Latency {
             p50: ms[(ms.len() - 1) / 2],
