@@ -19,7 +19,7 @@ use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 
 use crate::host::{Host, uuid_of};
-use crate::support::{Driver, artifacts, console};
+use crate::support::{Driver, artifacts, console, percent_decoded};
 
 const ADMIN: &str = "ebt_console-admin";
 const MUENCHEN_CLERK: &str = "ebt_console-clerk-muenchen";
@@ -229,6 +229,12 @@ async fn a_clerk_finds_a_citizen_by_keyboard_opens_a_document_and_checks_its_pro
     assert!(shown_birth.contains(&german_birth) || shown_birth.contains(&birth), "birth date {birth} not shown");
     assert!(timeline.contains(file["files"][0]["file_plan_code"].as_str().expect("code")), "{timeline}");
     assert_accessible(&browser, "citizen file").await;
+    // Names and birth dates stay out of the URL and the title (the browser's history).
+    let (url, title) = (browser.current_url().await.expect("url"), browser.title().await.expect("title"));
+    let url = percent_decoded(url.as_str());
+    for private in [family.as_str(), birth.as_str(), german_birth.as_str()] {
+        assert!(!url.contains(private) && !title.contains(private), "{private} in {url} / {title}");
+    }
     screenshot(&browser, "console-citizen-file.png").await;
 
     // The document: metadata, original XML, attachment, proof checked in the browser.
@@ -492,7 +498,15 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
     click(&browser, "[data-testid=verify-run]").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let state = wait_for(&browser, "[data-testid=verify-state]").await.attr("data-state").await.expect("attr");
+        // Read in one step: the section is drawn again while it polls.
+        let state = browser
+            .execute(
+                "const e = document.querySelector('[data-testid=verify-state]'); return e && e.dataset.state",
+                vec![],
+            )
+            .await
+            .expect("state");
+        let state = state.as_str().map(str::to_owned);
         if state.as_deref() == Some("ok") {
             break;
         }

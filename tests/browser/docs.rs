@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Locator, key::Key};
 
-use crate::support::{Driver, artifacts, console, require, serve_dir};
+use crate::support::{Driver, artifacts, console, percent_decoded, require, serve_dir};
 
 /// Builds the site into a fresh folder (the repository's `docs/book` is left alone).
 fn build_site(out: &Path) {
@@ -44,27 +44,6 @@ fn pages(root: &Path) -> Vec<String> {
     walk(root, root, &mut out);
     out.sort();
     out
-}
-
-/// `%C3%BC` back to `ü`: the browser reports links percent-encoded, ids are plain.
-fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'%' && i + 2 < bytes.len()).then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok());
-        match hex.flatten().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

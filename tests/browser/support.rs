@@ -157,3 +157,24 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
         (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
     }
 }
+
+/// `%C3%BC` back to `ü`: the browser reports links percent-encoded, ids are plain.
+pub fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%' && i + 2 < bytes.len()).then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok());
+        match hex.flatten().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -12,6 +12,7 @@ mod http;
 mod journal;
 mod life;
 mod lifecycle;
+mod postgres_tls;
 mod review;
 mod sandbox;
 mod store;

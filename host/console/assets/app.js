@@ -28,6 +28,11 @@ const state = {
   keepMessages: false,
   /** Re-renders the current view (set by `route`). */
   current: null,
+  /**
+   * The clerk's last search `{ags, name, birth}`. Kept in memory, not in the URL: names and
+   * birth dates of citizens must not end up in the browser's history.
+   */
+  search: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -160,15 +165,17 @@ export const DICT = {
     'proof.check': 'Nachweis im Journal prüfen',
     'proof.running': 'Nachweis wird geprüft …',
     'proof.needsHttps': 'Die Prüfung im Browser braucht eine HTTPS-Verbindung; es wurde nichts geprüft.',
+    'proof.unsupported': 'Dieser Browser kann Ed25519-Signaturen nicht prüfen; der Nachweis wurde nicht bestätigt.',
     'proof.loadFailed': 'Der Nachweis konnte nicht geladen werden; es wurde nichts geprüft.',
     'proof.ok': 'Nachweis verifiziert: Das Dokument steht im Journal (Stand: {size} Einträge, Signatur gültig).',
     'proof.failed': 'Prüfung fehlgeschlagen. Nicht bestanden:',
     'proof.pass': 'bestanden',
     'proof.fail': 'fehlgeschlagen',
+    'proof.step.receipt': 'Der Nachweis hat das erwartete Format (efile-bridge-receipt/1)',
     'proof.step.leaf': 'Der Journaleintrag ergibt den angegebenen Blatt-Hash',
     'proof.step.inclusion': 'Der Eintrag ist im Merkle-Baum des Checkpoints enthalten',
     'proof.step.signature': 'Die Signatur des Checkpoints passt zum öffentlichen Schlüssel dieser Installation',
-    'proof.step.meta': 'Der Eintrag nennt dieses Dokument und seine Prüfsumme',
+    'proof.step.meta': 'Der Eintrag legt genau diese Version des Dokuments mit ihrer Prüfsumme ab',
     'proof.entry': 'Journaleintrag',
     'proof.entryTime': 'Zeitpunkt des Eintrags',
     'proof.version': 'Version',
@@ -462,15 +469,17 @@ export const DICT = {
     'proof.check': 'Check the journal proof',
     'proof.running': 'Checking the proof …',
     'proof.needsHttps': 'The browser check needs an HTTPS connection; nothing was checked.',
+    'proof.unsupported': 'This browser cannot check Ed25519 signatures; the proof was not confirmed.',
     'proof.loadFailed': 'The proof could not be loaded; nothing was checked.',
     'proof.ok': 'Proof verified: the document is in the journal ({size} entries, valid signature).',
     'proof.failed': 'Check failed. Not passed:',
     'proof.pass': 'passed',
     'proof.fail': 'failed',
+    'proof.step.receipt': 'The receipt has the expected format (efile-bridge-receipt/1)',
     'proof.step.leaf': 'The journal entry gives the stated leaf hash',
     'proof.step.inclusion': 'The entry is included in the checkpoint’s Merkle tree',
     'proof.step.signature': 'The checkpoint’s signature matches this installation’s public key',
-    'proof.step.meta': 'The entry names this document and its digest',
+    'proof.step.meta': 'The entry files exactly this version of the document with its digest',
     'proof.entry': 'Journal entry',
     'proof.entryTime': 'Entry time',
     'proof.version': 'Version',
@@ -714,6 +723,15 @@ function add(el, children) {
 const $ = (sel, root = document) => root.querySelector(sel);
 const enc = encodeURIComponent;
 
+/**
+ * Gives `el` the focus back if the focus got lost meanwhile (a focused button that is
+ * disabled drops it to <body>) or sits on one of `from`; never takes it from elsewhere.
+ */
+function refocus(el, ...from) {
+  const now = document.activeElement;
+  if (el?.isConnected && (!now || now === document.body || from.includes(now))) el.focus();
+}
+
 let uid = 0;
 /** A fresh element id. */
 const nextId = (prefix) => `${prefix}-${++uid}`;
@@ -874,7 +892,8 @@ class ApiError extends Error {
  */
 async function api(path, { method = 'GET', body, raw = false, auth = true } = {}) {
   const headers = { Accept: raw ? '*/*' : 'application/json' };
-  if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
+  const sent = state.token;
+  if (auth && sent) headers.Authorization = `Bearer ${sent}`;
   const init = { method, headers, cache: 'no-store', credentials: 'omit' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -903,7 +922,9 @@ async function api(path, { method = 'GET', body, raw = false, auth = true } = {}
     }
     const e = new ApiError(resp.status, code, reason);
     if (resp.status === 401 && auth) {
-      unauthorized(e);
+      // An answer to a token that is no longer the current one (logged out, or logged in
+      // anew meanwhile) changes nothing.
+      if (state.token === sent) unauthorized(e);
       e.handled = true;
     }
     throw e;
@@ -923,13 +944,23 @@ function setToken(token) {
   store.set('sessionStorage', KEY_TOKEN, token);
 }
 
+/** Forgets the session: token, tenant choice and the operator name the journal records. */
+function endSession() {
+  setToken(null);
+  state.session = null;
+  state.ags = null;
+  state.search = null;
+  store.set('sessionStorage', KEY_TENANT, null);
+  store.set('sessionStorage', KEY_OPERATOR, null);
+  stopTimers();
+}
+
 /** A 401: forget the token and show the login form with the reason. */
 function unauthorized(e) {
   // Parallel calls may all fail: the first one logs out, the others have nothing to add.
   if (state.token === null) return;
   const hadSession = state.session !== null;
-  setToken(null);
-  state.session = null;
+  endSession();
   buildChrome();
   const text = `${t(hadSession ? 'login.expired' : 'login.rejected')}${e.reason ? `: ${e.reason}` : ''}`;
   show(viewLogin, { focus: true }).then(() => {
@@ -941,14 +972,13 @@ function unauthorized(e) {
 }
 
 function logout() {
-  setToken(null);
-  state.session = null;
-  stopTimers();
+  endSession();
   buildChrome();
-  state.keepMessages = true;
   announce(t('login.loggedOut'));
-  if (location.hash && location.hash !== '#/') location.hash = '#/';
-  else route();
+  if (location.hash && location.hash !== '#/') {
+    state.keepMessages = true;
+    location.hash = '#/';
+  } else route();
 }
 
 const isOperator = () => ['admin', 'open'].includes(state.session?.role);
@@ -1081,6 +1111,7 @@ function go(hash) {
 
 /** Replaces the current history entry (part of the same navigation: messages stay). */
 function redirect(hash) {
+  if (location.hash === hash) return;
   state.keepMessages = true;
   location.replace(hash);
 }
@@ -1116,7 +1147,8 @@ async function show(viewFn, { focus = true, restore = null } = {}) {
   main.replaceChildren(...v.nodes.flat());
   main.removeAttribute('aria-busy');
   markScrollables(main);
-  document.title = `${v.title} – ${t('app.short')}`;
+  // Not the view's title: it may name a citizen, and titles go into the browser's history.
+  document.title = t('app.title');
   if (restore && document.getElementById(restore)) {
     document.getElementById(restore).focus();
   } else if (focus || restore) {
@@ -1156,6 +1188,9 @@ async function route(opts = { focus: true }) {
   }
   const { segs, query } = parseHash();
   const s = state.session;
+  // `.` and `..` cannot be sent as path segments (`encodeURIComponent` keeps them and the URL
+  // parser resolves them, also as `%2E`): such a route would call another API path.
+  if (segs.some((x) => x === '.' || x === '..')) return redirect(defaultRoute());
   if (segs[0] === 'operator' && isOperator()) {
     updateChrome();
     return show(() => viewOperator(segs[1]), opts);
@@ -1175,7 +1210,8 @@ async function route(opts = { focus: true }) {
     store.set('sessionStorage', KEY_TENANT, ags);
     updateChrome();
     const [, , page, id] = segs;
-    if (!page || page === 'search') return show(() => viewSearch(ags, query), opts);
+    if (!page) return show(() => viewSearch(ags), opts);
+    if (page === 'search') return show(() => viewSearch(ags), opts);
     if (page === 'citizens' && id) return show(() => viewCitizen(ags, id), opts);
     if (page === 'documents' && id) return show(() => viewDocument(ags, id), opts);
     if (page === 'reviews' && id) return show(() => viewReview(ags, id), opts);
@@ -1218,14 +1254,20 @@ function viewLogin() {
     try {
       await loadSession();
     } catch (e) {
-      if (!e.handled) showError(e);
+      if (!e.handled) {
+        // Not refused (that is a 401, handled), but not logged in either: keep no token.
+        endSession();
+        showError(e);
+      }
       return;
     }
-    state.keepMessages = true;
     announce(t('login.done', { name: state.session.name || tr('role', state.session.role) }));
     const target = location.hash.startsWith('#/') && location.hash !== '#/' ? location.hash : defaultRoute();
     if (target === location.hash) route();
-    else location.hash = target;
+    else {
+      state.keepMessages = true;
+      location.hash = target;
+    }
   });
   return { title: t('login.title'), nodes: [viewHeading(t('login.title')), form], focus: '#view-heading' };
 }
@@ -1256,10 +1298,11 @@ function tenantLine(ags) {
   return h('p', { class: 'tenant-line' }, `${t('clerk.tenant')}: ${tenantName(ags)}`);
 }
 
-async function viewSearch(ags, query) {
-  const name = query.get('name') ?? '';
-  const birth = query.get('birth_date') ?? '';
-  const searched = query.has('name') || query.has('birth_date');
+async function viewSearch(ags) {
+  const last = state.search && state.search.ags === ags ? state.search : null;
+  const name = last?.name ?? '';
+  const birth = last?.birth ?? '';
+  const searched = last !== null;
 
   const nameInput = h('input', { id: 'search-name', name: 'name', type: 'search', testid: 'search-name', value: name, autocomplete: 'off' });
   const birthInput = h('input', { id: 'search-birth', name: 'birth_date', type: 'date', testid: 'search-birth', value: birth });
@@ -1272,8 +1315,8 @@ async function viewSearch(ags, query) {
   );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const params = new URLSearchParams({ name: nameInput.value.trim(), birth_date: birthInput.value });
-    go(`#/clerk/${enc(ags)}/search?${params}`);
+    state.search = { ags, name: nameInput.value.trim(), birth: birthInput.value };
+    go(`#/clerk/${enc(ags)}/search`);
   });
 
   const nodes = [viewHeading(t('search.title')), tenantLine(ags), clerkNav(ags, 'search'), form];
@@ -1514,6 +1557,7 @@ async function viewDocument(ags, id) {
       if (!e.handled) showError(e);
     } finally {
       showOriginal.disabled = false;
+      refocus(showOriginal);
     }
   });
   nodes.push(heading(3, t('doc.original')), h('div', { class: 'actions' }, showOriginal), pre);
@@ -1524,9 +1568,18 @@ async function viewDocument(ags, id) {
   checkProof.addEventListener('click', async () => {
     checkProof.disabled = true;
     try {
-      await runProof(proofOut, base, doc.document_id || id);
+      // The page's latest version: the proof must be for exactly this one.
+      const latest = versions.length ? versions[versions.length - 1] : {};
+      await runProof(proofOut, base, { documentId: doc.document_id || id, version: latest.version, digest: latest.digest, tenant: ags });
+    } catch (e) {
+      // Never leave "checking …" standing: anything unexpected is a failed check.
+      const result = h('p', { class: 'proof-result fail', testid: 'proof-result', id: 'proof-result', tabindex: '-1' }, `${t('proof.failed')} ${errText(e)}`);
+      proofOut.replaceChildren(result);
+      showError(e);
+      result.focus();
     } finally {
       checkProof.disabled = false;
+      refocus(checkProof);
     }
   });
   nodes.push(heading(3, t('proof.title')), h('p', { class: 'hint' }, t('proof.hint')), h('div', { class: 'actions' }, checkProof), proofOut);
@@ -1537,7 +1590,9 @@ async function downloadAttachment(button, url, name) {
   button.disabled = true;
   try {
     const resp = await api(url, { raw: true });
-    const blob = await resp.blob();
+    // As bytes only: the media type comes from a citizen's message, and a blob: URL has this
+    // page's origin, so it must never be opened as a document.
+    const blob = new Blob([await resp.blob()], { type: 'application/octet-stream' });
     const href = URL.createObjectURL(blob);
     const a = h('a', { href, download: name || 'attachment', class: 'visually-hidden' });
     document.body.append(a);
@@ -1549,18 +1604,52 @@ async function downloadAttachment(button, url, name) {
     if (!e.handled) showError(e);
   } finally {
     button.disabled = false;
+    refocus(button);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Journal proof, checked in the browser (WebCrypto)
+//
+// The check is as strict as the Rust `Receipt::verify` (host/journal/src/receipt.rs) and the
+// store's reading of `meta` (host/store/src/engine/verify.rs): a value the Rust side would
+// refuse (wrong type, number out of range, hex or base64 it does not accept, unknown receipt
+// field or format) is refused here too, never coerced. "Verified" must never be shown for a
+// receipt the Rust verifier turns down.
 
 const te = new TextEncoder();
 
-function hexToBytes(hex) {
-  if (typeof hex !== 'string' || hex.length % 2 || /[^0-9a-f]/i.test(hex)) throw new Error(`not hex: ${String(hex).slice(0, 20)}`);
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+/** The receipt format `Receipt::verify` accepts. */
+const RECEIPT_FORMAT = 'efile-bridge-receipt/1';
+/** Every field of a receipt (`#[serde(deny_unknown_fields)]` on the Rust side). */
+const RECEIPT_FIELDS = new Set(['format', 'message_uuid', 'entry', 'leaf_hash', 'inclusion_proof', 'checkpoint', 'payload_salt']);
+/** Every field of the public key file (`deny_unknown_fields` too). */
+const KEY_FIELDS = new Set(['origin', 'algorithm', 'key']);
+/** Entry kinds whose `meta.records` list the record versions they file. */
+const RECORD_KINDS = new Set(['message-processed', 'review-decided', 'message-replayed']);
+/** The steps of a proof check, in order; every one must pass. */
+const PROOF_STEPS = ['receipt', 'leaf', 'inclusion', 'signature', 'meta'];
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** A JSON string (a Rust `String`: valid Unicode). */
+function str(v, what) {
+  if (typeof v !== 'string') throw new Error(`${what} is not a string`);
+  if (typeof v.isWellFormed === 'function' && !v.isWellFormed()) throw new Error(`${what} is not valid Unicode`);
+  return v;
+}
+
+/** A JSON number that is a `u64`; above 2^53 − 1 it is refused (JSON numbers are not exact there). */
+function u64Of(v, what) {
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${what} is not a whole number ≥ 0`);
+  return BigInt(v);
+}
+
+/** A 32-byte hash as hex (upper or lower case, as the `hex` crate reads it). */
+function hash32(v, what) {
+  if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v)) throw new Error(`${what} is not a 32-byte hex hash`);
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = parseInt(v.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
 
@@ -1568,17 +1657,23 @@ function bytesToHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function b64ToBytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 function bytesToB64(bytes) {
   let bin = '';
   for (const b of bytes) bin += String.fromCharCode(b);
   return btoa(bin);
+}
+
+/** Standard base64, padded and canonical (the `base64` crate's STANDARD engine), of `len` bytes. */
+function b64ToBytes(s, len, what) {
+  if (typeof s !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)) {
+    throw new Error(`${what} is not base64`);
+  }
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  if (bytesToB64(out) !== s) throw new Error(`${what} is not canonical base64`);
+  if (out.length !== len) throw new Error(`${what} is not ${len} bytes`);
+  return out;
 }
 
 function concat(...parts) {
@@ -1592,9 +1687,10 @@ function concat(...parts) {
   return out;
 }
 
+/** 8 bytes big-endian of a `BigInt` in u64 range. */
 function u64(n) {
   const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  new DataView(b.buffer).setBigUint64(0, n);
   return b;
 }
 
@@ -1604,73 +1700,151 @@ function equalBytes(a, b) {
 
 /** The journal entry's leaf bytes (see `Entry::leaf_bytes` in host/journal). */
 export function leafBytes(entry) {
-  const parts = [te.encode('efile-bridge entry v1\0'), u64(entry.index)];
-  for (const field of [entry.kind, entry.tenant, entry.at]) {
-    const b = te.encode(String(field));
-    parts.push(u64(b.length), b);
+  if (!isObject(entry)) throw new Error('no journal entry');
+  const parts = [te.encode('efile-bridge entry v1\0'), u64(u64Of(entry.index, 'entry index'))];
+  for (const [field, what] of [
+    [entry.kind, 'entry kind'],
+    [entry.tenant, 'entry tenant'],
+    [entry.at, 'entry time'],
+  ]) {
+    const b = te.encode(str(field, what));
+    parts.push(u64(BigInt(b.length)), b);
   }
-  const digest = hexToBytes(entry.payload_digest);
-  if (digest.length !== 32) throw new Error('payload_digest is not 32 bytes');
-  const meta = te.encode(String(entry.meta));
-  parts.push(digest, u64(meta.length), meta);
+  const digest = hash32(entry.payload_digest, 'payload_digest');
+  const meta = te.encode(str(entry.meta, 'entry meta'));
+  parts.push(digest, u64(BigInt(meta.length)), meta);
   return concat(...parts);
 }
 
-/** Looks for `{document: id, digest: hex}` anywhere in a parsed JSON value. */
-export function metaNames(value, documentId, digest) {
-  if (Array.isArray(value)) return value.some((v) => metaNames(v, documentId, digest));
-  if (value && typeof value === 'object') {
-    if (
-      value.document === documentId &&
-      typeof value.digest === 'string' &&
-      value.digest.toLowerCase() === String(digest).toLowerCase()
-    ) {
-      return true;
-    }
-    return Object.values(value).some((v) => metaNames(v, documentId, digest));
-  }
-  return false;
+/**
+ * Whether `entry` files this document version: a processing, replay or review entry of the
+ * tenant whose `meta.records` lists `{document, version, digest}` (as the store's `verify`
+ * reads it). A mention anywhere else in `meta` does not count.
+ */
+export function metaNamesVersion(entry, { documentId, version, digest, tenant }) {
+  if (!RECORD_KINDS.has(entry?.kind)) return { ok: false, detail: `entry kind ${entry?.kind}` };
+  if (entry.tenant !== tenant) return { ok: false, detail: `tenant ${entry.tenant}` };
+  const meta = JSON.parse(str(entry.meta, 'entry meta'));
+  const records = isObject(meta) && Array.isArray(meta.records) ? meta.records : [];
+  const want = digest.toLowerCase();
+  const found = records.some(
+    (r) =>
+      isObject(r) &&
+      r.document === documentId &&
+      r.version === version &&
+      typeof r.digest === 'string' &&
+      /^[0-9a-fA-F]{64}$/.test(r.digest) &&
+      r.digest.toLowerCase() === want,
+  );
+  return { ok: found, detail: found ? '' : 'meta.records does not list this version' };
 }
 
 /**
- * Checks a document proof against the installation's public key. Returns
- * `{ok, steps: [{id, ok, detail}], treeSize, time, fingerprint, entry}`; each step is checked
- * on its own so that every failure shows.
+ * What `JSON.parse` lets through but `serde` refuses in a receipt or key file: a key twice in
+ * one object, or a number not written as a plain whole number ≥ 0 (`6.0`, `6e0`, `-0`; every
+ * number in a proof is a `u32`/`u64`). `text` is valid JSON. Returns the problem or null.
  */
-export async function verifyProof(proof, publicKey, documentId, subtle = globalThis.crypto?.subtle) {
+export function jsonStrictness(text) {
+  const stack = []; // per open object the Set of its keys, per open array null
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        const keys = stack[stack.length - 1];
+        if (keys.has(key)) return `key "${key}" twice in one object`;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      expectKey = stack[stack.length - 1] instanceof Set;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      let j = i;
+      while (j < text.length && /[-+.eE0-9]/.test(text[j])) j++;
+      const token = text.slice(i, j);
+      if (!/^(?:0|[1-9][0-9]*)$/.test(token)) return `number ${token} is not a whole number ≥ 0`;
+      i = j - 1;
+    }
+  }
+  return null;
+}
+
+/**
+ * Checks a document proof against the installation's public key and what the page shows
+ * (`expected`: `documentId`, `version`, `digest` of the latest version, `tenant`). `syntax`:
+ * a problem `jsonStrictness` found in the texts the two came from. Returns
+ * `{ok, steps: [{id, ok, detail}], treeSize, time, fingerprint, entry, unsupported}`; each
+ * step is checked on its own so that every failure shows. `ok` only if every step passed.
+ */
+export async function verifyProof(proof, publicKey, expected, { subtle = globalThis.crypto?.subtle, syntax = null } = {}) {
   const sha = async (...parts) => new Uint8Array(await subtle.digest('SHA-256', concat(...parts)));
-  const receipt = proof?.receipt || {};
-  const entry = receipt.entry || {};
-  const cp = receipt.checkpoint || {};
+  const receipt = isObject(proof?.receipt) ? proof.receipt : {};
+  const entry = isObject(receipt.entry) ? receipt.entry : {};
+  const cp = isObject(receipt.checkpoint) ? receipt.checkpoint : {};
+  const exp = isObject(expected) ? expected : {};
   const steps = [];
+  let unsupported = false;
   const step = async (id, fn) => {
     try {
-      const detail = await fn();
-      steps.push({ id, ok: detail === true || (detail && detail.ok !== false), detail: detail?.detail ?? '' });
+      const r = await fn();
+      // Only an explicit `true` or `{ok: true}` passes.
+      const ok = r === true || (isObject(r) && r.ok === true);
+      steps.push({ id, ok, detail: isObject(r) && typeof r.detail === 'string' ? r.detail : '' });
     } catch (e) {
       steps.push({ id, ok: false, detail: e?.message || String(e) });
     }
   };
 
+  // 0. The receipt's form: what `serde` accepts for a `Receipt`.
+  await step('receipt', () => {
+    if (!isObject(proof) || !isObject(proof.receipt)) throw new Error('no receipt');
+    if (syntax) return { ok: false, detail: String(syntax) };
+    if (receipt.format !== RECEIPT_FORMAT) return { ok: false, detail: `format ${String(receipt.format)}` };
+    const unknown = Object.keys(receipt).filter((k) => !RECEIPT_FIELDS.has(k));
+    if (unknown.length) return { ok: false, detail: `unknown field ${unknown.join(', ')}` };
+    for (const k of ['message_uuid', 'payload_salt']) {
+      if (receipt[k] !== undefined && receipt[k] !== null) str(receipt[k], k);
+    }
+    if (!isObject(receipt.entry)) throw new Error('no entry');
+    if (!isObject(receipt.checkpoint)) throw new Error('no checkpoint');
+    if (!Array.isArray(receipt.inclusion_proof)) throw new Error('inclusion_proof is not a list');
+    return true;
+  });
+
   // 1. The entry's leaf hash.
   let leaf = null;
   await step('leaf', async () => {
     leaf = await sha(new Uint8Array([0]), leafBytes(entry));
-    const claimed = hexToBytes(receipt.leaf_hash);
+    const claimed = hash32(receipt.leaf_hash, 'leaf_hash');
     return { ok: equalBytes(leaf, claimed), detail: bytesToHex(leaf) };
   });
 
-  // 2. Inclusion of that leaf in the checkpoint's tree (RFC 9162 §2.1.3.2).
+  // 2. Inclusion of that leaf in the checkpoint's tree (RFC 9162 §2.1.3.2, `verify_inclusion`).
   await step('inclusion', async () => {
     if (!leaf) throw new Error('no leaf hash');
-    const size = BigInt(cp.tree_size);
-    let fn = BigInt(entry.index);
+    if (!Array.isArray(receipt.inclusion_proof)) throw new Error('inclusion_proof is not a list');
+    const path = receipt.inclusion_proof.map((p, i) => hash32(p, `inclusion_proof[${i}]`));
+    const root = hash32(cp.root_hash, 'root_hash');
+    const size = u64Of(cp.tree_size, 'tree_size');
+    let fn = u64Of(entry.index, 'entry index');
     if (fn >= size) throw new Error(`index ${fn} ≥ tree size ${size}`);
     let sn = size - 1n;
     let r = leaf;
     const one = new Uint8Array([1]);
-    for (const p of receipt.inclusion_proof || []) {
-      const node = hexToBytes(p);
+    for (const node of path) {
       if (sn === 0n) return { ok: false, detail: 'proof too long' };
       if ((fn & 1n) === 1n || fn === sn) {
         r = await sha(one, node, r);
@@ -1686,37 +1860,53 @@ export async function verifyProof(proof, publicKey, documentId, subtle = globalT
       fn >>= 1n;
       sn >>= 1n;
     }
-    const root = hexToBytes(cp.root_hash);
-    return { ok: sn === 0n && equalBytes(r, root), detail: bytesToHex(r) };
+    if (sn !== 0n) return { ok: false, detail: 'proof too short' };
+    return { ok: equalBytes(r, root), detail: bytesToHex(r) };
   });
 
-  // 3. The checkpoint's signature, by this installation's key.
+  // 3. The checkpoint's signature, by this installation's key (`Checkpoint::verify`).
   let fingerprint = null;
   await step('signature', async () => {
-    const keyBytes = b64ToBytes(publicKey.key);
+    if (!isObject(publicKey)) throw new Error('no public key');
+    const keyBytes = b64ToBytes(publicKey.key, 32, 'public key');
     fingerprint = bytesToHex(await sha(keyBytes));
-    if (publicKey.algorithm && String(publicKey.algorithm).toLowerCase() !== 'ed25519') {
-      return { ok: false, detail: `algorithm ${publicKey.algorithm}` };
+    const unknown = Object.keys(publicKey).filter((k) => !KEY_FIELDS.has(k));
+    if (unknown.length) return { ok: false, detail: `unknown key field ${unknown.join(', ')}` };
+    if (publicKey.algorithm !== 'ed25519') return { ok: false, detail: `algorithm ${String(publicKey.algorithm)}` };
+    const origin = str(cp.origin, 'origin');
+    const keyOrigin = str(publicKey.origin, 'key origin');
+    if (origin !== keyOrigin) return { ok: false, detail: `origin ${origin} ≠ ${keyOrigin}` };
+    const size = u64Of(cp.tree_size, 'tree_size');
+    const root = hash32(cp.root_hash, 'root_hash');
+    const time = str(cp.time, 'time');
+    const sig = b64ToBytes(cp.signature, 64, 'signature');
+    const body = te.encode(`${origin}\n${size}\n${bytesToB64(root)}\n${time}\n`);
+    let key;
+    try {
+      key = await subtle.importKey('raw', keyBytes, { name: 'Ed25519' }, false, ['verify']);
+    } catch (e) {
+      if (e?.name === 'NotSupportedError') unsupported = true;
+      throw e;
     }
-    if (cp.origin !== publicKey.origin) return { ok: false, detail: `origin ${cp.origin} ≠ ${publicKey.origin}` };
-    const root = hexToBytes(cp.root_hash);
-    const body = te.encode(`${cp.origin}\n${cp.tree_size}\n${bytesToB64(root)}\n${cp.time}\n`);
-    const key = await subtle.importKey('raw', keyBytes, { name: 'Ed25519' }, false, ['verify']);
-    const ok = await subtle.verify({ name: 'Ed25519' }, key, b64ToBytes(cp.signature), body);
-    return { ok, detail: '' };
+    return { ok: (await subtle.verify({ name: 'Ed25519' }, key, sig, body)) === true, detail: '' };
   });
 
-  // 4. The entry names this document version's digest.
-  await step('meta', async () => {
-    if (proof.document_id !== undefined && proof.document_id !== documentId) {
-      return { ok: false, detail: `document ${proof.document_id}` };
+  // 4. The entry files the document version this page shows.
+  await step('meta', () => {
+    const documentId = str(exp.documentId, 'document id of the page');
+    if (proof?.document_id !== documentId) return { ok: false, detail: `document ${String(proof?.document_id)}` };
+    if (!Number.isSafeInteger(proof.version) || proof.version < 1) throw new Error('version is not a whole number ≥ 1');
+    const digest = bytesToHex(hash32(proof.digest, 'digest'));
+    if (proof.version !== exp.version) return { ok: false, detail: `version ${proof.version} ≠ ${String(exp.version)}` };
+    if (typeof exp.digest !== 'string' || digest !== exp.digest.toLowerCase()) {
+      return { ok: false, detail: `digest ${digest} ≠ ${String(exp.digest)}` };
     }
-    const meta = JSON.parse(entry.meta);
-    return { ok: metaNames(meta, documentId, proof.digest), detail: '' };
+    return metaNamesVersion(entry, { documentId, version: proof.version, digest, tenant: str(exp.tenant, 'tenant of the page') });
   });
 
   return {
-    ok: steps.length === 4 && steps.every((s) => s.ok),
+    ok: steps.length === PROOF_STEPS.length && steps.every((s, i) => s.id === PROOF_STEPS[i] && s.ok === true),
+    unsupported,
     steps,
     treeSize: cp.tree_size,
     time: cp.time,
@@ -1726,7 +1916,8 @@ export async function verifyProof(proof, publicKey, documentId, subtle = globalT
   };
 }
 
-async function runProof(out, base, documentId) {
+/** Fetches the proof of the document at `base` and checks it; `expected`: see `verifyProof`. */
+async function runProof(out, base, expected) {
   const result = h('p', { class: 'proof-result', testid: 'proof-result', id: 'proof-result', tabindex: '-1' });
   if (!globalThis.crypto?.subtle) {
     result.classList.add('fail');
@@ -1740,8 +1931,14 @@ async function runProof(out, base, documentId) {
   out.replaceChildren(result);
   let proof;
   let key;
+  let syntax;
   try {
-    [proof, key] = await Promise.all([api(`${base}/proof`), api('/v1/public-key')]);
+    // As text: `jsonStrictness` reads what `JSON.parse` would hide.
+    const texts = await Promise.all(
+      [api(`${base}/proof`, { raw: true }), api('/v1/public-key', { raw: true })].map((p) => p.then((r) => r.text())),
+    );
+    [proof, key] = texts.map((text) => JSON.parse(text));
+    syntax = texts.map(jsonStrictness).find((x) => x) || null;
   } catch (e) {
     if (e.handled) return;
     result.classList.add('fail');
@@ -1752,7 +1949,7 @@ async function runProof(out, base, documentId) {
   }
   let v;
   try {
-    v = await verifyProof(proof, key, documentId);
+    v = await verifyProof(proof, key, expected, { syntax });
   } catch (e) {
     result.classList.add('fail');
     result.textContent = `${t('proof.failed')} ${e.message}`;
@@ -1779,8 +1976,8 @@ async function runProof(out, base, documentId) {
   const facts = dl([
     [t('proof.entry'), `#${fmtNumber(e.index)} · ${e.kind ?? '–'}`],
     [t('proof.entryTime'), timeEl(e.at)],
-    [t('proof.version'), fmtNumber(proof.version)],
-    [t('proof.digest'), code(proof.digest)],
+    [t('proof.version'), fmtNumber(proof?.version)],
+    [t('proof.digest'), code(proof?.digest)],
     [t('proof.treeSize'), fmtNumber(v.treeSize)],
     [t('proof.time'), timeEl(v.time)],
     [t('proof.origin'), code(v.origin)],
@@ -1793,7 +1990,7 @@ async function runProof(out, base, documentId) {
   } else {
     result.classList.add('fail');
     const failed = v.steps.filter((s) => !s.ok).map((s) => t(`proof.step.${s.id}`));
-    result.textContent = `${t('proof.failed')} ${failed.join('; ')}`;
+    result.textContent = v.unsupported ? t('proof.unsupported') : `${t('proof.failed')} ${failed.join('; ')}`;
     showError(result.textContent);
   }
   out.replaceChildren(result, stepList, facts);
@@ -1898,7 +2095,6 @@ async function viewReview(ags, id) {
     for (const b of document.querySelectorAll('.decide')) b.disabled = true;
     try {
       await api(`${tenantPath(ags)}/reviews/${enc(id)}`, { method: 'POST', body });
-      state.keepMessages = true;
       await reload();
       announce(done);
       ($('#decision-heading') || $('#view-heading'))?.focus();
@@ -2405,7 +2601,7 @@ function renderVerifyState(v) {
 }
 
 async function renderJournal() {
-  const stateBox = h('div', { class: 'verify-box', id: 'verify-box' });
+  const stateBox = h('div', { class: 'verify-box', id: 'verify-box', tabindex: '-1' });
   const run = h('button', { type: 'button', class: 'primary', testid: 'verify-run', id: 'verify-run' }, t('verify.run'));
   const gen = state.gen;
   let timer = null;
@@ -2430,7 +2626,7 @@ async function renderJournal() {
           timer = null;
           if (v?.state === 'ok') announce(t('verify.doneOk'));
           else showError(`${t('verify.doneFailed')}${v?.error ? `: ${v.error}` : ''}`);
-          run.focus();
+          refocus(run, stateBox);
         }
       } catch (e) {
         clearInterval(timer);
@@ -2458,6 +2654,8 @@ async function renderJournal() {
       }
     }
     paint({ state: 'running' });
+    // The button is disabled now; the state it shows keeps the focus.
+    refocus(stateBox, run);
     poll();
   });
 
@@ -2495,13 +2693,13 @@ async function renderJournal() {
 function init() {
   const saved = store.get('localStorage', KEY_LANG);
   const preferred = saved || (navigator.language || 'de').slice(0, 2);
-  state.lang = DICT[preferred] && saved ? preferred : 'de';
+  state.lang = saved && Object.hasOwn(DICT, preferred) ? preferred : 'de';
   state.token = store.get('sessionStorage', KEY_TOKEN);
 
   const langSelect = $('#lang-select');
   langSelect.value = state.lang;
   langSelect.addEventListener('change', () => {
-    state.lang = DICT[langSelect.value] ? langSelect.value : 'de';
+    state.lang = Object.hasOwn(DICT, langSelect.value) ? langSelect.value : 'de';
     store.set('localStorage', KEY_LANG, state.lang);
     buildChrome();
     clearMessages();

@@ -22,7 +22,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where the journal and the e-file store live: `sqlite` (the default: one embedded
     /// database under `data_dir`) or a PostgreSQL url `postgres://user@host:port/db`, which
-    /// several hosts of one installation share. The signing key stays in `data_dir/keys`.
+    /// several hosts of one installation share. Add `?sslmode=require` for TLS (the server's
+    /// certificate is verified, against `&sslrootcert=/path/ca.pem` or the system's roots).
+    /// The signing key stays in `data_dir/keys`.
     #[serde(default)]
     pub storage: Option<String>,
     /// This host's name among the hosts sharing one PostgreSQL database: messages it accepted

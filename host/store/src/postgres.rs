@@ -15,10 +15,15 @@
 //!
 //! Each connection's synchronous `postgres` client lives on a thread of its own (it drives its
 //! socket with a small runtime that must not run inside the host's async tasks).
+//!
+//! **TLS**: with `sslmode=require` in the url the connection is encrypted (rustls) and the
+//! server's certificate is verified, against the PEM file named by `sslrootcert=FILE` or else
+//! against the system's roots; the host name in the url must match the certificate. Without
+//! `sslmode=require` the connection is not encrypted (`prefer` does not fall back to TLS here).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -48,20 +53,96 @@ impl Store {
     /// `data_dir/keys` as for the embedded store: every host of one installation needs the
     /// same key (the journal refuses a host whose key belongs to another origin).
     pub fn connect(url: &str, data_dir: &Path) -> Result<Self, StoreError> {
+        let (url, rootcert) = split_rootcert(url);
         let config: postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Open { path: redact(url), reason: format!("not a PostgreSQL url: {e}") })?;
+            .map_err(|e| StoreError::Open { path: redact(&url), reason: format!("not a PostgreSQL url: {e}") })?;
         let location = describe(&config);
         let open_err = |reason: String| StoreError::Open { path: location.clone(), reason };
+        let target = Target::new(config, rootcert.as_deref()).map_err(open_err)?;
         let signer = Arc::new(Signer::load_or_create(&data_dir.join("keys"))?);
-        let writer = PgConn::connect(&config).map_err(|e| open_err(e.to_string()))?;
+        let writer = PgConn::connect(&target).map_err(|e| open_err(e.to_string()))?;
         writer.client.call(migrate).map_err(|e| open_err(e.to_string()))?;
         let readers = (0..READERS)
-            .map(|_| PgConn::connect(&config).map(Mutex::new))
+            .map(|_| PgConn::connect(&target).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| open_err(e.to_string()))?;
         let pool = Readers { conns: readers, next: AtomicUsize::new(0) };
         Store::start(Writer(writer), Box::new(pool), signer, "postgres", &location)
+    }
+}
+
+/// Takes `sslrootcert=FILE` (libpq's name; the `postgres` crate does not know it) out of the
+/// url's query.
+fn split_rootcert(url: &str) -> (String, Option<PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_owned(), None) };
+    let mut rootcert = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("sslrootcert=") {
+            Some(path) => {
+                rootcert = Some(PathBuf::from(path));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    (url, rootcert)
+}
+
+/// Where to connect and how: the parsed url, and a TLS connector when it asks for TLS.
+#[derive(Clone)]
+pub(crate) struct Target {
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Target {
+    fn new(config: postgres::Config, rootcert: Option<&Path>) -> Result<Self, String> {
+        if config.get_ssl_mode() != postgres::config::SslMode::Require {
+            if let Some(path) = rootcert {
+                return Err(format!("sslrootcert={} is given without sslmode=require", path.display()));
+            }
+            return Ok(Self { config, tls: None });
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match rootcert {
+            Some(path) => {
+                use rustls_pki_types::pem::PemObject as _;
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                    .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(format!("sslrootcert {}: no certificate in the file", path.display()));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+                if roots.is_empty() {
+                    return Err(
+                        "sslmode=require: no system root certificates; name the server's CA with sslrootcert=FILE"
+                            .into(),
+                    );
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self { config, tls: Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls)) })
+    }
+
+    fn connect(&self) -> Result<Client, postgres::Error> {
+        match &self.tls {
+            None => self.config.connect(NoTls),
+            Some(tls) => self.config.connect(tls.clone()),
+        }
     }
 }
 
@@ -131,14 +212,14 @@ struct ClientThread {
 type Job = Box<dyn FnOnce(&mut Client) + Send>;
 
 impl ClientThread {
-    fn spawn(config: &postgres::Config) -> Result<Self, Error> {
+    fn spawn(target: &Target) -> Result<Self, Error> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready) = mpsc::channel();
-        let config = config.clone();
+        let target = target.clone();
         std::thread::Builder::new()
             .name("efile-postgres".into())
             .spawn(move || {
-                let mut client = match config.connect(NoTls) {
+                let mut client = match target.connect() {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c
@@ -151,7 +232,7 @@ impl ClientThread {
                 while let Ok(job) = rx.recv() {
                     if client.is_closed() {
                         // The server restarted or failed over: a new session for what follows.
-                        match config.connect(NoTls) {
+                        match target.connect() {
                             Ok(c) => {
                                 client = c;
                                 tracing::warn!("reconnected to postgres");
@@ -190,9 +271,9 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
-    fn connect(config: &postgres::Config) -> Result<Self, Error> {
+    fn connect(target: &Target) -> Result<Self, Error> {
         Ok(Self {
-            client: ClientThread::spawn(config)?,
+            client: ClientThread::spawn(target)?,
             statements: RefCell::new(HashMap::new()),
             cursors: Cell::new(0),
         })
@@ -425,5 +506,22 @@ mod tests {
         assert_eq!(redact("postgres://efile@db/efile"), "postgres://efile@db/efile");
         let config: postgres::Config = "postgres://efile:s3cret@db.example:6432/journal".parse().expect("url");
         assert_eq!(describe(&config), "postgres://efile@db.example:6432/journal");
+    }
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_the_url() {
+        let split = |u: &str| split_rootcert(u);
+        assert_eq!(split("postgres://db/e"), ("postgres://db/e".into(), None));
+        assert_eq!(
+            split("postgres://db/e?sslmode=require&sslrootcert=/etc/ca.pem&connect_timeout=5"),
+            ("postgres://db/e?sslmode=require&connect_timeout=5".into(), Some(PathBuf::from("/etc/ca.pem")))
+        );
+        assert_eq!(
+            split("postgres://db/e?sslrootcert=ca.pem"),
+            ("postgres://db/e".into(), Some(PathBuf::from("ca.pem")))
+        );
+        let config: postgres::Config = "postgres://db/e?sslmode=require".parse().expect("url");
+        let missing = Target::new(config, Some(Path::new("/nonexistent/ca.pem"))).err().expect("no file");
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
     }
 }

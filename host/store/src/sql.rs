@@ -48,7 +48,20 @@ fn postgres_message(e: &postgres::Error) -> String {
             Some(detail) => format!("{}: {detail}", db.message()),
             None => db.message().to_owned(),
         },
-        None => e.to_string(),
+        None => {
+            // The cause (a TLS handshake's "invalid peer certificate", a refused connection)
+            // is where the useful part is.
+            let mut out = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !out.contains(&text) {
+                    out = format!("{out}: {text}");
+                }
+                source = s.source();
+            }
+            out
+        }
     }
 }
 
