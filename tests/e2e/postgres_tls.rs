@@ -140,6 +140,14 @@ fn new_message(xml: &[u8]) -> NewMessage {
     }
 }
 
+/// The error opening a store at `url`, which must fail.
+fn refused(url: &str, dir: &Path) -> efile_bridge_store::StoreError {
+    match efile_bridge_store::open(Some(url), dir) {
+        Ok(_) => panic!("{url} opened"),
+        Err(e) => e,
+    }
+}
+
 #[test]
 fn the_store_reaches_postgresql_over_tls_and_checks_the_certificate() {
     let (cert, key) = self_signed();
@@ -149,7 +157,7 @@ fn the_store_reaches_postgresql_over_tls_and_checks_the_certificate() {
     std::fs::write(&ca, &cert).expect("ca");
 
     // Plain: the server allows TLS connections only.
-    let err = efile_bridge_store::open(Some(&server.url("")), keys.path()).err().expect("refused");
+    let err = refused(&server.url(""), keys.path());
     assert!(err.to_string().contains("no encryption"), "{err}");
 
     // TLS with the server's CA: works end to end.
@@ -166,14 +174,14 @@ fn the_store_reaches_postgresql_over_tls_and_checks_the_certificate() {
     let other = keys.path().join("other.pem");
     std::fs::write(&other, self_signed().0).expect("other");
     let url = server.url(&format!("?sslmode=require&sslrootcert={}", other.display()));
-    let err = efile_bridge_store::open(Some(&url), keys.path()).err().expect("untrusted");
+    let err = refused(&url, keys.path());
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
     let empty = keys.path().join("empty.pem");
     std::fs::write(&empty, "").expect("empty");
     let url = server.url(&format!("?sslmode=require&sslrootcert={}", empty.display()));
-    let err = efile_bridge_store::open(Some(&url), keys.path()).err().expect("empty");
+    let err = refused(&url, keys.path());
     assert!(err.to_string().contains("no certificate in the file"), "{err}");
     let url = server.url(&format!("?sslrootcert={}", ca.display()));
-    let err = efile_bridge_store::open(Some(&url), keys.path()).err().expect("without sslmode");
+    let err = refused(&url, keys.path());
     assert!(err.to_string().contains("without sslmode=require"), "{err}");
 }

@@ -521,7 +521,7 @@ mod tests {
             ("postgres://db/e".into(), Some(PathBuf::from("ca.pem")))
         );
         let config: postgres::Config = "postgres://db/e?sslmode=require".parse().expect("url");
-        let missing = Target::new(config, Some(Path::new("/nonexistent/ca.pem"))).err().expect("no file");
+        let Err(missing) = Target::new(config, Some(Path::new("/nonexistent/ca.pem"))) else { panic!("no file") };
         assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
     }
 }
