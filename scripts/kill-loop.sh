@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kills a serving host with SIGKILL at random points under load, N times (default 100), and
 # checks after every restart that no acknowledged message was lost or processed twice.
-# Usage: scripts/kill-loop.sh [CYCLES] [SEED]
+# Usage: scripts/kill-loop.sh [CYCLES] [SEED]   (EFILE_TEST_BACKEND=postgres: on PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KILL_CYCLES="${1:-100}"

@@ -26,7 +26,7 @@ cargo test --release --locked --workspace
 # (`--workspace --test NAME`, not `-p`: the same features as above, so the same binaries and no
 # second build of wasmtime.)
 EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test e2e
-EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test cli commands
+EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test cli -- commands crash
 EFILE_TEST_BACKEND=postgres cargo test --release --locked --workspace --test browser console
 # Benchmarks must keep compiling; their figures are reported, never asserted.
 cargo bench --locked --workspace --no-run

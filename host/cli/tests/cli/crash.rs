@@ -4,7 +4,8 @@
 //! `verify` passes.
 //!
 //! `KILL_CYCLES=N` sets the number of cycles (default 3 in the suite);
-//! `scripts/kill-loop.sh` runs many and prints the summary.
+//! `scripts/kill-loop.sh` runs many and prints the summary. With `EFILE_TEST_BACKEND=postgres`
+//! the host runs on a fresh PostgreSQL database (`scripts/test.sh` runs it on both).
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use efile_bridge_store::{Storage, Store};
+use efile_bridge_store::Storage;
 
 use crate::support::{root, write_config};
 
@@ -156,26 +157,26 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     let _ = child.wait();
 
     let data = tmp.path().join("data");
-    let db = rusqlite::Connection::open(data.join("efile.sqlite3")).expect("db");
-    let per_message = |kind: &str| -> Vec<(String, i64)> {
-        let mut stmt = db
-            .prepare("SELECT json_extract(meta, '$.message') AS m, COUNT(*) FROM journal WHERE kind = ?1 GROUP BY m")
-            .expect("prepare");
-        stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").map(|r| r.expect("row")).collect()
+    let journal = efile_bridge_tests::backend::raw_journal(&data);
+    let per_message = |kind: &str| -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for e in journal.iter().filter(|e| e.kind == kind) {
+            *counts.entry(e.meta_str("message")).or_insert(0) += 1;
+        }
+        counts
     };
     let accepted = per_message("message-accepted");
     let processed = per_message("message-processed");
     for (uuid, n) in accepted.iter().chain(processed.iter()) {
         assert_eq!(*n, 1, "message {uuid} appears {n} times for one kind");
     }
-    let accepted: BTreeSet<_> = accepted.into_iter().map(|(u, _)| u).collect();
-    let processed: BTreeSet<_> = processed.into_iter().map(|(u, _)| u).collect();
+    let accepted: BTreeSet<_> = accepted.into_keys().collect();
+    let processed: BTreeSet<_> = processed.into_keys().collect();
     assert!(acknowledged.is_subset(&accepted), "an acknowledged message is missing from the journal");
     assert_eq!(accepted, processed, "every accepted message is processed exactly once");
-    let documents: i64 = db.query_row("SELECT COUNT(*) FROM documents", [], |r| r.get(0)).expect("count");
+    let documents = efile_bridge_tests::backend::raw_query_i64(&data, "SELECT COUNT(*) FROM documents");
     assert_eq!(documents as usize, accepted.len(), "one record per message, none duplicated");
-    drop(db);
-    let report = Store::open(&data).expect("open").verify(&|_| {}).expect("verify passes");
+    let report = efile_bridge_tests::backend::open_store(&data).expect("open").verify(&|_| {}).expect("verify passes");
     eprintln!(
         "kill loop result: {cycles} cycles, {} acknowledged, {} in the journal ({} accepted but never acknowledged), \
          {unacknowledged} failed requests, 0 lost, 0 duplicated; verify ok ({} entries, {} checkpoints)",
