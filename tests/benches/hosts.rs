@@ -29,14 +29,14 @@ fn main() {
         let mut generator = Generator::new(1);
         let bodies: Vec<Vec<u8>> =
             (0..n).map(|i| generator.message(Kind::ALL[i % Kind::ALL.len()], TENANT).xml).collect();
-        let (acked, done) = run(&bodies, 1, None).await;
-        println!("sqlite, 1 host: acknowledged {acked:.0} msg/s, processed {done:.0} msg/s (baseline)");
+        let (acked, done, lock) = run(&bodies, 1, None).await;
+        println!("sqlite, 1 host: acknowledged {acked:.0} msg/s, processed {done:.0} msg/s (baseline); {lock}");
         let baseline = done;
         for hosts in 1..=max_hosts {
             let url = efile_bridge_tests::backend::fresh_postgres_database();
-            let (acked, done) = run(&bodies, hosts, Some(url)).await;
+            let (acked, done, lock) = run(&bodies, hosts, Some(url)).await;
             println!(
-                "postgres, {hosts} host{}: acknowledged {acked:.0} msg/s, processed {done:.0} msg/s ({:.2}x the sqlite baseline)",
+                "postgres, {hosts} host{}: acknowledged {acked:.0} msg/s, processed {done:.0} msg/s ({:.2}x the sqlite baseline); {lock}",
                 if hosts == 1 { "" } else { "s" },
                 done / baseline
             );
@@ -52,8 +52,9 @@ fn config(dir: &std::path::Path, storage: Option<&str>, host: usize) -> Config {
     config
 }
 
-/// Sends every body once, round-robin over `hosts` pipelines; (acknowledged/s, processed/s).
-async fn run(bodies: &[Vec<u8>], hosts: usize, storage: Option<String>) -> (f64, f64) {
+/// Sends every body once, round-robin over `hosts` pipelines; (acknowledged/s, processed/s,
+/// how the journal's write lock was used).
+async fn run(bodies: &[Vec<u8>], hosts: usize, storage: Option<String>) -> (f64, f64, String) {
     let dirs: Vec<tempfile::TempDir> = (0..hosts).map(|_| tempfile::tempdir().expect("tmp")).collect();
     let mut pipelines = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
@@ -95,7 +96,21 @@ async fn run(bodies: &[Vec<u8>], hosts: usize, storage: Option<String>) -> (f64,
         let _ = futures_select(changed).await;
     }
     let done = started.elapsed().as_secs_f64();
-    (n as f64 / acked, n as f64 / done)
+    // Held time summed over the hosts against the wall clock: near 100 % the lock is the
+    // bottleneck (one batch at a time), and more hosts cannot add throughput.
+    let locks: Vec<_> = pipelines.iter().map(|p| p.store().write_lock()).collect();
+    let held: f64 = locks.iter().map(|l| l.held_seconds).sum();
+    let wait: f64 = locks.iter().map(|l| l.wait_seconds).sum();
+    let batches: u64 = locks.iter().map(|l| l.batches).sum();
+    let writes: u64 = locks.iter().map(|l| l.writes).sum();
+    let lock = format!(
+        "journal lock held {:.0} % of the time, waited for {:.1} s in all, {batches} batches of {:.1} writes, {:.2} ms held per write",
+        100.0 * held / done,
+        wait,
+        writes as f64 / batches.max(1) as f64,
+        1000.0 * held / writes.max(1) as f64
+    );
+    (n as f64 / acked, n as f64 / done, lock)
 }
 
 /// Waits until any of the watches changes.

@@ -59,7 +59,7 @@ fn main() {
             n as f64 / acked,
             n as f64 / done
         );
-        let metrics = pipeline.metrics().render();
+        let metrics = pipeline.metrics().render(&pipeline.store().write_lock());
         print!("{}", metrics.lines().filter(|l| l.contains("_sum") || l.contains("_count")).map(|l| format!("{l}\n")).collect::<String>());
         // A failed message is over quickly: counted as processed, it would flatter the figure.
         let failed: Vec<&str> = metrics.lines().filter(|l| l.contains("outcome=\"failed\"")).collect();

@@ -232,7 +232,7 @@ fn child(config_path: &Path, messages: usize, seed: u64) {
         tokio::time::sleep(idle).await;
         let idle_cpu = (cpu_ticks() - cpu_before) as f64 / CLOCK_TICKS_PER_SEC / idle.as_secs_f64() * 100.0;
 
-        let metrics = pipeline.metrics().render();
+        let metrics = pipeline.metrics().render(&pipeline.store().write_lock());
         let failed: Vec<&str> = metrics.lines().filter(|l| l.contains("outcome=\"failed\"")).collect();
         assert!(failed.is_empty(), "messages failed, so the figures are not valid: {failed:?}");
 

@@ -123,6 +123,15 @@ async fn tokens_decide_who_posts_and_who_reads_what() {
     assert!(metrics.contains("efile_adapter_seconds_count 2"), "{metrics}");
     assert!(metrics.contains("efile_journal_commit_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("efile_queue_depth 0"), "{metrics}");
+    // The journal's write lock: this host committed batches and held the lock for them.
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line[name.len() + 1..].parse().expect("a number")
+    };
+    assert!(value("efile_journal_batches_total") >= 1.0, "{metrics}");
+    assert!(value("efile_journal_writes_total") >= value("efile_journal_batches_total"), "{metrics}");
+    assert!(value("efile_journal_lock_held_seconds_total") > 0.0, "{metrics}");
+    assert!(value("efile_journal_lock_wait_seconds_total") >= 0.0, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -432,7 +432,8 @@ async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: 
             error(StatusCode::FORBIDDEN, "forbidden", "this needs an admin token")
         }
         (&Method::GET, ["metrics"]) => {
-            let mut resp = Response::new(Full::new(Bytes::from(pipeline.metrics().render())));
+            let lock = pipeline.store().write_lock();
+            let mut resp = Response::new(Full::new(Bytes::from(pipeline.metrics().render(&lock))));
             resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             resp
         }

@@ -32,7 +32,7 @@ use crate::{
     DeliveryState, DeliveryView, DocumentContent, DocumentDetail, DocumentProof, DocumentRef, DueDelivery, FileView,
     Hold, InstalledAdapter, JournaledMessage, MessageCount, MessageLine, MessageQuery, MessageState, MessageStatus,
     NewMessage, PendingMessage, Receipt, ReplayOutcome, ReviewDecision, ReviewItem, Storage, StoreError, TenantFlow,
-    VerifyReport, VerifyRun, VerifyStage, now_rfc3339,
+    VerifyReport, VerifyRun, VerifyStage, WriteLockTimes, now_rfc3339,
 };
 
 /// Most writes committed in one transaction.
@@ -46,6 +46,7 @@ const MAX_BATCH: usize = 512;
 /// concurrent senders share one commit. Reads use their own connections.
 pub struct Store {
     writer: Mutex<mpsc::Sender<WriteOp>>,
+    lock: Arc<LockCounters>,
     reader: Box<dyn ReadPool>,
     healthy: Arc<AtomicBool>,
     public_key: PublicKey,
@@ -105,12 +106,14 @@ impl Store {
         let (tx, rx) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
+        let lock = Arc::new(LockCounters::default());
+        let counters = lock.clone();
         let public_key = signer.public_key();
         std::thread::Builder::new()
             .name("efile-store-writer".into())
-            .spawn(move || writer_loop(conn, head, signer, rx, flag))
+            .spawn(move || writer_loop(conn, head, signer, rx, flag, &counters))
             .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { writer: Mutex::new(tx), reader, healthy, public_key, backend })
+        Ok(Self { writer: Mutex::new(tx), lock, reader, healthy, public_key, backend })
     }
 
     /// `sqlite` or `postgres`.
@@ -261,12 +264,24 @@ type Reply = Box<dyn FnOnce() + Send>;
 /// One write, run by the writer thread inside its own savepoint; returns whether it succeeded.
 type WriteOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, Reply) + Send>;
 
+/// Time this process's writer spent waiting for the journal's write lock and holding it
+/// (nanoseconds), and its batches: where several hosts share one journal, the held time
+/// summed over the hosts against the wall clock shows how close the lock is to saturation.
+#[derive(Debug, Default)]
+struct LockCounters {
+    wait_ns: std::sync::atomic::AtomicU64,
+    held_ns: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
 fn writer_loop(
     mut conn: impl WriteConn,
     mut head: JournalHead,
     signer: Arc<Signer>,
     rx: mpsc::Receiver<WriteOp>,
     healthy: Arc<AtomicBool>,
+    lock: &LockCounters,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -277,8 +292,12 @@ fn writer_loop(
             }
         }
         let saved = head.clone();
+        let writes = batch.len() as u64;
+        let asked = std::time::Instant::now();
+        let mut locked = None;
         let result = (|| -> Result<Vec<Reply>, StoreError> {
             conn.begin()?;
+            locked = Some(std::time::Instant::now());
             let db = conn.db();
             // Another process (a CLI command beside `serve`, another host on the same
             // PostgreSQL) may have appended since the last batch: the lock is held now.
@@ -311,6 +330,13 @@ fn writer_loop(
             conn.commit()?;
             Ok(replies)
         })();
+        if let Some(at) = locked {
+            let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            lock.wait_ns.fetch_add(nanos(at - asked), Ordering::Relaxed);
+            lock.held_ns.fetch_add(nanos(at.elapsed()), Ordering::Relaxed);
+            lock.batches.fetch_add(1, Ordering::Relaxed);
+            lock.writes.fetch_add(writes, Ordering::Relaxed);
+        }
         match result {
             Ok(replies) => {
                 healthy.store(true, Ordering::Relaxed);
@@ -1192,6 +1218,16 @@ impl Storage for Store {
 
     fn holds(&self, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError> {
         self.read(|c| retention::holds(c, tenant))
+    }
+
+    fn write_lock(&self) -> WriteLockTimes {
+        let secs = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed) as f64 / 1e9;
+        WriteLockTimes {
+            wait_seconds: secs(&self.lock.wait_ns),
+            held_seconds: secs(&self.lock.held_ns),
+            batches: self.lock.batches.load(Ordering::Relaxed),
+            writes: self.lock.writes.load(Ordering::Relaxed),
+        }
     }
 
     fn healthy(&self) -> bool {

@@ -892,6 +892,19 @@ pub struct FlowError {
     pub at: String,
 }
 
+/// The journal write lock as one process saw it (counters since it started).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct WriteLockTimes {
+    /// Seconds spent waiting for it (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the advisory lock).
+    pub wait_seconds: f64,
+    /// Seconds it was held (from getting it to the batch's commit).
+    pub held_seconds: f64,
+    /// Batches (transactions) committed or failed under it.
+    pub batches: u64,
+    /// Writes in those batches.
+    pub writes: u64,
+}
+
 /// The outcome of the latest `verify`, kept for the operator.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct VerifyRun {
@@ -1128,6 +1141,8 @@ pub trait Storage: Send + Sync + 'static {
     fn hold_remove(&self, tenant: &str, citizen_id: &str) -> Result<bool, StoreError>;
     /// Active holds, of one tenant or all.
     fn holds(&self, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError>;
+    /// How long this process waited for and held the journal's write lock, since it started.
+    fn write_lock(&self) -> WriteLockTimes;
     /// Whether the backend can currently write.
     fn healthy(&self) -> bool;
 }
