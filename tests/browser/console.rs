@@ -307,6 +307,31 @@ async fn a_proof_that_does_not_match_is_not_shown_as_verified() {
     host.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_in_open_mode_logs_in_with_an_empty_token() {
+    // The README's trial: `auth.mode = "open"` on loopback, no tokens at all.
+    let host = Host::start().await;
+    let (code, _) = host.post(fixture("anmeldung-0201-single-person")).await;
+    assert_eq!(code, 202);
+    host.wait_processed(&uuid_of(&fixture("anmeldung-0201-single-person"))).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    login(&browser, &host.base, "").await;
+    // Open mode may do everything: the operator view is offered, and the clerk view finds Brandl.
+    wait_for(&browser, "[data-testid=nav-operator]").await;
+    click(&browser, "[data-testid=nav-clerk]").await;
+    wait_for(&browser, "[data-testid=tenant-select]").await.select_by_value(MUENCHEN).await.expect("München");
+    wait_text(&browser, "main", "München").await;
+    let name = wait_for(&browser, "[data-testid=search-name]").await;
+    name.send_keys("Brandl").await.expect("type");
+    click(&browser, "[data-testid=search-submit]").await;
+    wait_text(&browser, "[data-testid=citizen-link]", "Brandl").await;
+    let errors = console_errors(&browser).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.close().await.expect("close");
+    host.stop().await;
+}
+
 /// The online Anmeldung of Katharina Elisabeth Obermüller with another idNr (`None`: none).
 fn obermueller(id_nr: Option<&str>, uuid: &str) -> Vec<u8> {
     let text = String::from_utf8(fixture("anmeldung-1704-single-person")).expect("utf-8");
