@@ -390,6 +390,53 @@ async fn a_clerk_assigns_a_waiting_record_to_one_of_its_candidates() {
     host.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_key_seen_is_pinned_and_another_key_fails_the_proof() {
+    let mut host = Host::start_with(with_people).await;
+    let status = post_as_admin(&mut host, &fixture("anmeldung-0201-single-person")).await;
+    let doc = status["documents"][0]["document_id"].as_str().expect("document").to_owned();
+    let citizen = status["documents"][0]["citizen_id"].as_str().expect("citizen").to_owned();
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    login(&browser, &host.base, MUENCHEN_CLERK).await;
+    let pin = |value: &str| format!("localStorage.setItem('efile-bridge.key-pin', '{value}')");
+    let pinned = || async {
+        let v = browser.execute("return localStorage.getItem('efile-bridge.key-pin')", vec![]).await.expect("pin");
+        v.as_str().map(str::to_owned)
+    };
+    // Another key was pinned in this browser: the proof fails at the pin step.
+    let other = r#"{"fingerprint":"0000000000000000000000000000000000000000000000000000000000000000","at":"2026-01-02T00:00:00Z"}"#;
+    browser.execute(&pin(other), vec![]).await.expect("set pin");
+    browser.goto(&format!("{}/console/#/clerk/{MUENCHEN}/documents/{doc}", host.base)).await.expect("go");
+    click(&browser, "[data-testid=check-proof]").await;
+    wait_text(&browser, "[data-testid=proof-result]", "fehlgeschlagen").await;
+    let step = wait_for(&browser, "[data-step=pin]").await;
+    assert_eq!(step.attr("class").await.expect("class").as_deref(), Some("fail"));
+    assert!(step.text().await.expect("text").contains("02.01.2026"), "names when it was pinned");
+    assert_eq!(pinned().await.as_deref(), Some(other), "a failed check does not replace the pin");
+    // Without a pin, the first successful check pins the installation's key.
+    browser.execute("localStorage.removeItem('efile-bridge.key-pin')", vec![]).await.expect("clear");
+    browser.goto(&format!("{}/console/#/clerk/{MUENCHEN}/citizens/{citizen}", host.base)).await.expect("go");
+    click(&browser, &format!("[data-testid=timeline-item][data-document='{doc}'] [data-testid=document-link]")).await;
+    click(&browser, "[data-testid=check-proof]").await;
+    wait_text(&browser, "[data-testid=proof-result]", "Nachweis verifiziert").await;
+    let stored: serde_json::Value = serde_json::from_str(&pinned().await.expect("pinned")).expect("json");
+    let key = host.pipeline.store().public_key().to_json();
+    let raw = serde_json::from_str::<serde_json::Value>(&key).expect("key")["key"].as_str().expect("b64").to_owned();
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &raw).expect("base64");
+    let expected = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    assert_eq!(stored["fingerprint"], expected.as_str(), "the pin is the installation key's SHA-256");
+    // And the next check finds the same key.
+    click(&browser, "[data-testid=check-proof]").await;
+    wait_text(&browser, "[data-testid=proof-result]", "Nachweis verifiziert").await;
+    assert_eq!(
+        wait_for(&browser, "[data-step=pin]").await.attr("class").await.expect("class").as_deref(),
+        Some("pass")
+    );
+    browser.close().await.expect("close");
+    host.stop().await;
+}
+
 /// A downstream e-file system that answers every delivery with the status it is set to.
 async fn downstream(status: Arc<AtomicU16>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

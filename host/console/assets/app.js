@@ -11,6 +11,12 @@ const KEY_LANG = 'efile-bridge.lang';
 const KEY_TOKEN = 'efile-bridge.token';
 const KEY_TENANT = 'efile-bridge.tenant';
 const KEY_OPERATOR = 'efile-bridge.operator';
+/**
+ * The installation key's fingerprint this browser saw at its first successful proof check for
+ * this site (trust on first use): later checks must find the same key, so a server cannot
+ * swap in a key of its own and sign forged proofs with it unnoticed.
+ */
+const KEY_PIN = 'efile-bridge.key-pin';
 
 const state = {
   lang: 'de',
@@ -176,6 +182,10 @@ export const DICT = {
     'proof.step.inclusion': 'Der Eintrag ist im Merkle-Baum des Checkpoints enthalten',
     'proof.step.signature': 'Die Signatur des Checkpoints passt zum öffentlichen Schlüssel dieser Installation',
     'proof.step.meta': 'Der Eintrag legt genau diese Version des Dokuments mit ihrer Prüfsumme ab',
+    'proof.step.pin': 'Der Schlüssel ist derselbe, den dieser Browser bei der ersten Prüfung gespeichert hat',
+    'proof.pin.first': 'erste Prüfung in diesem Browser: Schlüssel gespeichert',
+    'proof.pin.same': 'gespeichert am {date}',
+    'proof.pin.changed': 'gespeichert am {date} war {pinned}, jetzt {now}; bei einem angekündigten Schlüsselwechsel den gespeicherten Schlüssel in den Browserdaten dieser Seite löschen',
     'proof.entry': 'Journaleintrag',
     'proof.entryTime': 'Zeitpunkt des Eintrags',
     'proof.version': 'Version',
@@ -480,6 +490,10 @@ export const DICT = {
     'proof.step.inclusion': 'The entry is included in the checkpoint’s Merkle tree',
     'proof.step.signature': 'The checkpoint’s signature matches this installation’s public key',
     'proof.step.meta': 'The entry files exactly this version of the document with its digest',
+    'proof.step.pin': 'The key is the one this browser stored at its first check',
+    'proof.pin.first': 'first check in this browser: key stored',
+    'proof.pin.same': 'stored on {date}',
+    'proof.pin.changed': 'stored on {date} was {pinned}, now {now}; after an announced key change, delete the stored key in this site\'s browser data',
     'proof.entry': 'Journal entry',
     'proof.entryTime': 'Entry time',
     'proof.version': 'Version',
@@ -1917,6 +1931,35 @@ export async function verifyProof(proof, publicKey, expected, { subtle = globalT
 }
 
 /** Fetches the proof of the document at `base` and checks it; `expected`: see `verifyProof`. */
+/**
+ * Compares the proof's key with the one pinned for this site, and pins it at the first
+ * successful check. Adds a `pin` step; a different key fails the proof.
+ */
+function checkPin(v) {
+  let pinned = null;
+  try {
+    pinned = JSON.parse(store.get('localStorage', KEY_PIN) || 'null');
+  } catch {
+    pinned = null;
+  }
+  const short = (f) => `${String(f).slice(0, 16)}…`;
+  if (pinned && typeof pinned.fingerprint === 'string') {
+    const date = fmtDate(String(pinned.at).slice(0, 10));
+    if (pinned.fingerprint === v.fingerprint) {
+      v.steps.push({ id: 'pin', ok: true, detail: t('proof.pin.same', { date }) });
+    } else {
+      const detail = t('proof.pin.changed', { date, pinned: short(pinned.fingerprint), now: short(v.fingerprint) });
+      v.steps.push({ id: 'pin', ok: false, detail });
+      v.ok = false;
+    }
+    return;
+  }
+  if (v.ok) {
+    store.set('localStorage', KEY_PIN, JSON.stringify({ fingerprint: v.fingerprint, at: new Date().toISOString() }));
+    v.steps.push({ id: 'pin', ok: true, detail: t('proof.pin.first') });
+  }
+}
+
 async function runProof(out, base, expected) {
   const result = h('p', { class: 'proof-result', testid: 'proof-result', id: 'proof-result', tabindex: '-1' });
   if (!globalThis.crypto?.subtle) {
@@ -1956,6 +1999,7 @@ async function runProof(out, base, expected) {
     result.focus();
     return;
   }
+  if (v.fingerprint) checkPin(v);
   const stepList = h(
     'ol',
     { class: 'steps' },
@@ -1968,7 +2012,7 @@ async function runProof(out, base, expected) {
         h('strong', {}, s.ok ? t('proof.pass') : t('proof.fail')),
         ': ',
         t(`proof.step.${s.id}`),
-        !s.ok && s.detail ? h('span', { class: 'detail' }, ` (${s.detail})`) : null,
+        (!s.ok || s.id === 'pin') && s.detail ? h('span', { class: 'detail' }, ` (${s.detail})`) : null,
       ),
     ),
   );
