@@ -76,6 +76,9 @@ async fn an_ambiguous_match_waits_for_a_clerk_and_every_decision_is_journaled() 
     let (code, one) = host.get(&format!("/v1/tenants/{TENANT}/reviews/{review}")).await;
     assert_eq!(code, 200, "{one}");
     assert_eq!(one["record"]["citizen"]["family_name"], "Obermüller", "the waiting record is shown: {one}");
+    let attachment = &one["record"]["attachments"][0];
+    assert!(attachment["name"].as_str().is_some_and(|n| n.ends_with(".pdf")), "{one}");
+    assert!(attachment.get("data").is_none() && attachment["approximate_bytes"].as_u64() > Some(100), "{one}");
 
     // Only a candidate can be chosen; the body must say what is decided.
     let path = format!("/v1/tenants/{TENANT}/reviews/{review}");

@@ -379,6 +379,17 @@ async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: 
             blocking(move || {
                 Ok(match store.review(Some(&ags), &id)? {
                     Some((review, record)) => {
+                        let mut record = serde_json::to_value(&record).unwrap_or_default();
+                        // Names and sizes are enough to decide; the bytes can be megabytes.
+                        if let Some(list) = record["attachments"].as_array_mut() {
+                            for a in list.iter_mut() {
+                                let size = a["data"].as_str().map_or(0, |b| b.len() / 4 * 3);
+                                if let Some(a) = a.as_object_mut() {
+                                    a.remove("data");
+                                    a.insert("approximate_bytes".into(), size.into());
+                                }
+                            }
+                        }
                         json(StatusCode::OK, &serde_json::json!({"review": review, "record": record}))
                     }
                     None => error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no review item {id}")),
