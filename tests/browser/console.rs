@@ -547,8 +547,36 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
     let switches = serde_json::to_string(&store.activations(Some(MUENCHEN)).expect("switches")).expect("json");
     assert!(switches.contains("Operator Test"), "the journal names the operator: {switches}");
 
-    // Redeliver the dead letter once the downstream accepts again.
+    // A shadow run of the candidate beside xmeld: a new message is compared, then it stops.
+    click(&browser, &format!("[data-testid=shadow-start][data-tenant='{MUENCHEN}'][data-adapter='{candidate}']")).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.shadows().expect("shadows").is_empty() {
+        assert!(Instant::now() < deadline, "no shadow run started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     answer.store(201, Ordering::SeqCst);
+    post_as_admin(
+        &mut host,
+        &crate::host::with_uuid(&fixture("anmeldung-0201-family-of-three"), "5a000000-0000-4000-8000-000000000001"),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.shadow_results(MUENCHEN, 10).expect("results").is_empty() {
+        assert!(Instant::now() < deadline, "no shadow comparison recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.refresh().await.expect("reload");
+    let summary = format!("[data-tenant='{MUENCHEN}'] details.shadow summary");
+    click(&browser, &summary).await;
+    wait_text(&browser, &format!("[data-tenant='{MUENCHEN}'] details.shadow"), &candidate).await;
+    click(&browser, &format!("[data-testid=shadow-stop][data-tenant='{MUENCHEN}']")).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !store.shadows().expect("shadows").is_empty() {
+        assert!(Instant::now() < deadline, "the shadow run did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Redeliver the dead letter (the downstream accepts again since the shadow run).
     let item = format!("[data-testid=deadletter-item][data-delivery='{dead}']");
     let shown = wait_for(&browser, &item).await;
     browser

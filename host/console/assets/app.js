@@ -264,6 +264,10 @@ export const DICT = {
     'ad.yesActivate': 'Ja, aktivieren',
     'ad.yesRollback': 'Ja, zurücknehmen',
     'ad.activated': 'Adapter {adapter} für {tenant} aktiviert.',
+    'ad.shadowStart': 'Schattenlauf starten',
+    'ad.shadowStop': 'Schattenlauf beenden',
+    'ad.shadowStarted': 'Schattenlauf mit {adapter} für {tenant} gestartet: neue Nachrichten laufen zusätzlich durch den Kandidaten, abgelegt wird weiter mit dem aktiven Adapter.',
+    'ad.shadowStopped': 'Schattenlauf für {tenant} beendet.',
     'ad.rolledBack': 'Letzter Adapterwechsel für {tenant} zurückgenommen.',
     'ad.nowActive': 'Jetzt gilt: {adapter}.',
     'ad.journalRef': '(Journal-Nr. {index})',
@@ -572,6 +576,10 @@ export const DICT = {
     'ad.yesActivate': 'Yes, activate',
     'ad.yesRollback': 'Yes, undo',
     'ad.activated': 'Adapter {adapter} activated for {tenant}.',
+    'ad.shadowStart': 'Start a shadow run',
+    'ad.shadowStop': 'Stop the shadow run',
+    'ad.shadowStarted': 'Shadow run with {adapter} started for {tenant}: new messages also go through the candidate; the active adapter still files them.',
+    'ad.shadowStopped': 'Shadow run of {tenant} stopped.',
     'ad.rolledBack': 'Last adapter switch of {tenant} undone.',
     'ad.nowActive': 'Now in force: {adapter}.',
     'ad.journalRef': '(journal no. {index})',
@@ -2367,6 +2375,19 @@ function askConfirm(container, origin, message, yesLabel, onYes) {
   $(`#${msgId}`).focus();
 }
 
+/** Runs an operator action from `button` (no confirmation: nothing it does is lost). */
+async function act(button, run) {
+  button.disabled = true;
+  try {
+    await run();
+  } catch (e) {
+    if (!e.handled) showError(e);
+    if (button.isConnected) button.focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function renderAdapters(tenantsPromise, refresh) {
   const [tenants, reg] = await Promise.all([tenantsPromise, api('/v1/admin/adapters')]);
   const installed = (reg?.installed || []).filter((a) => a.removed_index === undefined || a.removed_index === null);
@@ -2419,7 +2440,20 @@ async function renderAdapters(tenantsPromise, refresh) {
                 announce(`${t('ad.activated', { adapter: name, tenant: ags })}${idx}`);
               }),
             );
-            return h('li', {}, h('code', {}, name), ' ', a.publisher ? h('span', { class: 'muted' }, `(${a.publisher}) `) : null, btn);
+            const shadow = h(
+              'button',
+              { type: 'button', class: 'secondary', id: nextId('shadow'), testid: 'shadow-start', dataset: { adapter: name, tenant: ags } },
+              t('ad.shadowStart'),
+              h('span', { class: 'visually-hidden' }, `: ${name}`),
+            );
+            shadow.addEventListener('click', () =>
+              act(shadow, async () => {
+                await api(`/v1/admin/tenants/${enc(ags)}/adapters/shadow/start`, { method: 'POST', body: withOperator({ adapter: name }) });
+                await refresh(headingId);
+                announce(t('ad.shadowStarted', { adapter: name, tenant: ags }));
+              }),
+            );
+            return h('li', {}, h('code', {}, name), ' ', a.publisher ? h('span', { class: 'muted' }, `(${a.publisher}) `) : null, btn, ' ', shadow);
           }),
         ),
       );
@@ -2434,7 +2468,15 @@ async function renderAdapters(tenantsPromise, refresh) {
         announce(`${t('ad.rolledBack', { tenant: ags })}${now}`);
       }),
     );
-    block.append(h('div', { class: 'actions' }, rb));
+    const stop = h('button', { type: 'button', class: 'secondary', testid: 'shadow-stop', dataset: { tenant: ags }, id: nextId('shadow-stop') }, t('ad.shadowStop'));
+    stop.addEventListener('click', () =>
+      act(stop, async () => {
+        await api(`/v1/admin/tenants/${enc(ags)}/adapters/shadow/stop`, { method: 'POST', body: withOperator({}) });
+        await refresh(headingId);
+        announce(t('ad.shadowStopped', { tenant: ags }));
+      }),
+    );
+    block.append(h('div', { class: 'actions' }, rb, ' ', stop));
 
     block.append(h('h5', {}, t('ad.history')));
     block.append(
