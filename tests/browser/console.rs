@@ -272,10 +272,9 @@ async fn a_clerk_finds_a_citizen_by_keyboard_opens_a_document_and_checks_its_pro
     host.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proof_that_does_not_match_is_not_shown_as_verified() {
-    // The browser check must fail on a forged receipt: the host here answers the real proof,
-    // and the page is fed one whose entry was changed after the fact.
+/// A host with one Anmeldung filed for München, and München's clerk logged in; the
+/// document's and the citizen's ids.
+async fn clerk_with_one_document() -> (Host, String, String, Driver, Client) {
     let mut host = Host::start_with(with_people).await;
     let status = post_as_admin(&mut host, &fixture("anmeldung-0201-single-person")).await;
     let doc = status["documents"][0]["document_id"].as_str().expect("document").to_owned();
@@ -283,6 +282,14 @@ async fn a_proof_that_does_not_match_is_not_shown_as_verified() {
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     login(&browser, &host.base, MUENCHEN_CLERK).await;
+    (host, doc, citizen, driver, browser)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_that_does_not_match_is_not_shown_as_verified() {
+    // The browser check must fail on a forged receipt: the host here answers the real proof,
+    // and the page is fed one whose entry was changed after the fact.
+    let (host, doc, citizen, _driver, browser) = clerk_with_one_document().await;
     // Every later fetch of a proof answers with a changed entry time.
     browser
         .execute(
@@ -392,13 +399,7 @@ async fn a_clerk_assigns_a_waiting_record_to_one_of_its_candidates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_key_seen_is_pinned_and_another_key_fails_the_proof() {
-    let mut host = Host::start_with(with_people).await;
-    let status = post_as_admin(&mut host, &fixture("anmeldung-0201-single-person")).await;
-    let doc = status["documents"][0]["document_id"].as_str().expect("document").to_owned();
-    let citizen = status["documents"][0]["citizen_id"].as_str().expect("citizen").to_owned();
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    login(&browser, &host.base, MUENCHEN_CLERK).await;
+    let (host, doc, citizen, _driver, browser) = clerk_with_one_document().await;
     let pin = |value: &str| format!("localStorage.setItem('efile-bridge.key-pin', '{value}')");
     let pinned = || async {
         let v = browser.execute("return localStorage.getItem('efile-bridge.key-pin')", vec![]).await.expect("pin");

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use efile_bridge_store::{Accepted, Direction, NewMessage, Storage};
+use efile_bridge_store::{Accepted, Storage};
+
+use crate::store::new_message;
 use efile_bridge_tests::fixture;
 
 /// A throwaway PostgreSQL server, stopped when dropped.
@@ -122,22 +124,6 @@ fn chown_postgres(dir: &Path) {
 fn self_signed() -> (String, String) {
     let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
     (c.cert.pem(), c.key_pair.serialize_pem())
-}
-
-fn new_message(xml: &[u8]) -> NewMessage {
-    let env = efile_bridge_intake::check(xml, &efile_bridge_intake::Limits::default()).expect("valid");
-    NewMessage {
-        tenant: "09162000".into(),
-        standard: env.standard,
-        version: env.version,
-        message_type: env.message_type,
-        message_name: env.message_name,
-        message_uuid: env.message_uuid,
-        created_at: env.created_at,
-        direction: Direction::Incoming,
-        body: xml.to_vec(),
-        host: None,
-    }
 }
 
 /// The error opening a store at `url`, which must fail.

@@ -9,7 +9,7 @@ use efile_bridge_tests::fixture;
 
 use crate::support::{Host, uuid_of, with_uuid};
 
-fn new_message(xml: &[u8]) -> NewMessage {
+pub(crate) fn new_message(xml: &[u8]) -> NewMessage {
     let env = efile_bridge_intake::check(xml, &efile_bridge_intake::Limits::default()).expect("valid");
     NewMessage {
         tenant: "09162000".into(),
