@@ -438,6 +438,43 @@ async fn the_first_key_seen_is_pinned_and_another_key_fails_the_proof() {
     host.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_without_clearance_sees_that_a_confidential_document_is_withheld() {
+    // An Anmeldung with an Auskunftssperre: the adapter files it as `high`. Huber's clearance
+    // is `normal`; the admin sees it.
+    let mut host = Host::start_with(with_people).await;
+    let status = post_as_admin(&mut host, &fixture("anmeldung-0201-auskunftssperre")).await;
+    assert_eq!(status["tenant"], MUENCHEN, "{status}");
+    let citizen = status["documents"][0]["citizen_id"].as_str().expect("citizen").to_owned();
+    let doc = status["documents"][0]["document_id"].as_str().expect("document").to_owned();
+    let (_, file) = host.get(&format!("/v1/tenants/{MUENCHEN}/citizens/{citizen}")).await;
+    assert!(file.to_string().contains("\"confidentiality\":\"high\""), "{file}");
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    login(&browser, &host.base, MUENCHEN_CLERK).await;
+    browser.goto(&format!("{}/console/#/clerk/{MUENCHEN}/citizens/{citizen}", host.base)).await.expect("go");
+    let note = wait_text(&browser, "[data-testid=withheld-note]", "vertrauliche").await;
+    assert!(note.contains('1'), "{note}");
+    let shown = browser
+        .find_all(Locator::Css(&format!("[data-testid=timeline-item][data-document='{doc}']")))
+        .await
+        .expect("items");
+    assert!(shown.is_empty(), "the confidential document is in the clerk's timeline");
+    assert_accessible(&browser, "citizen file with a withheld document").await;
+    // The admin sees the document, with its confidentiality marked.
+    click(&browser, "[data-testid=logout]").await;
+    login(&browser, &host.base, ADMIN).await;
+    browser.goto(&format!("{}/console/#/clerk/{MUENCHEN}/citizens/{citizen}", host.base)).await.expect("go");
+    let item = wait_text(&browser, &format!("[data-testid=timeline-item][data-document='{doc}']"), "vertraulich").await;
+    assert!(!item.is_empty());
+    assert!(
+        browser.find(Locator::Css("[data-testid=withheld-note]")).await.is_err(),
+        "nothing withheld from the admin"
+    );
+    browser.close().await.expect("close");
+    host.stop().await;
+}
+
 /// A downstream e-file system that answers every delivery with the status it is set to.
 async fn downstream(status: Arc<AtomicU16>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
