@@ -912,11 +912,11 @@ impl Storage for Store {
     }
 
     fn document(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentDetail>, StoreError> {
-        Ok(self.document_content(tenant, document_id)?.map(|c| c.detail))
+        Ok(self.read(|c| documents::content(c, tenant, document_id, false))?.map(|c| c.detail))
     }
 
     fn document_content(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentContent>, StoreError> {
-        self.read(|c| documents::content(c, tenant, document_id))
+        self.read(|c| documents::content(c, tenant, document_id, true))
     }
 
     fn document_proof(&self, tenant: &str, document_id: &str) -> Result<Option<DocumentProof>, StoreError> {

@@ -69,12 +69,6 @@ pub(super) async fn document(
     let clearance = caller.clearance();
     blocking(move || {
         let missing = || error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no document {id}"));
-        let Some(DocumentContent { detail, record, original }) = store.document_content(&ags, &id)? else {
-            return Ok(missing());
-        };
-        if confidentiality_of(&detail.document.confidentiality) > clearance {
-            return Ok(missing());
-        }
         let deleted = || {
             error(
                 StatusCode::GONE,
@@ -82,28 +76,39 @@ pub(super) async fn document(
                 format!("the content of document {id} was deleted at the end of its retention period"),
             )
         };
-        Ok(match part {
-            Part::Detail => json(StatusCode::OK, &detail),
-            Part::Original => match original {
-                Some(xml) => download(xml, "application/xml; charset=utf-8", &format!("{}.xml", detail.message.uuid)),
-                None => deleted(),
+        // The parts that need the bytes read them; the others read the filing only.
+        let (detail, content) = match part {
+            Part::Original | Part::Attachment(_) => match store.document_content(&ags, &id)? {
+                Some(DocumentContent { detail, record, original }) => (detail, Some((record, original))),
+                None => return Ok(missing()),
             },
-            Part::Attachment(n) => match record {
-                None => deleted(),
-                Some(mut r) if n < r.attachments.len() => {
-                    let a = r.attachments.swap_remove(n);
-                    download(a.data, &a.media_type, &a.name)
-                }
-                Some(r) => error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("document {id} has {} attachments; there is no number {n}", r.attachments.len()),
-                ),
+            Part::Detail | Part::Proof => match store.document(&ags, &id)? {
+                Some(detail) => (detail, None),
+                None => return Ok(missing()),
             },
-            Part::Proof => match store.document_proof(&ags, &id)? {
+        };
+        if confidentiality_of(&detail.document.confidentiality) > clearance {
+            return Ok(missing());
+        }
+        Ok(match (part, content) {
+            (Part::Original, Some((_, Some(xml)))) => {
+                download(xml, "application/xml; charset=utf-8", &format!("{}.xml", detail.message.uuid))
+            }
+            (Part::Attachment(n), Some((Some(mut r), _))) if n < r.attachments.len() => {
+                let a = r.attachments.swap_remove(n);
+                download(a.data, &a.media_type, &a.name)
+            }
+            (Part::Attachment(n), Some((Some(r), _))) => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("document {id} has {} attachments; there is no number {n}", r.attachments.len()),
+            ),
+            (Part::Original | Part::Attachment(_), _) => deleted(),
+            (Part::Proof, _) => match store.document_proof(&ags, &id)? {
                 Some(proof) => json(StatusCode::OK, &proof),
                 None => missing(),
             },
+            (Part::Detail, _) => json(StatusCode::OK, &detail),
         })
     })
     .await

@@ -45,8 +45,14 @@ pub(crate) fn document_view(r: &Row, at: usize) -> Result<(DocumentView, Option<
     Ok((view, record))
 }
 
-/// The document `document_id` of `tenant`, with its record and the original message.
-pub(crate) fn content(c: &Connection, tenant: &str, document_id: &str) -> Result<Option<DocumentContent>, StoreError> {
+/// The document `document_id` of `tenant`, with its record and, if `with_original`, the
+/// original message (the largest part; the detail and the proof do not need it).
+pub(crate) fn content(
+    c: &Connection,
+    tenant: &str,
+    document_id: &str,
+    with_original: bool,
+) -> Result<Option<DocumentContent>, StoreError> {
     let sql = format!(
         "SELECT d.id, {DOCUMENT_VIEW_COLUMNS},
                 ci.public_id, ci.display_name, f.public_id, f.file_plan_code, f.subject, ca.public_id, ca.case_type,
@@ -94,11 +100,14 @@ pub(crate) fn content(c: &Connection, tenant: &str, document_id: &str) -> Result
         })?
         .collect::<Result<Vec<_>, _>>()?;
     detail.document.deliveries = super::delivery::of_document(c, id)?;
-    let original: Option<Vec<u8>> = c
-        .prepare_cached("SELECT data FROM payloads WHERE digest = ?1")?
-        .query_row([&message_digest[..]], |r| r.get(0))
-        .optional()?
-        .flatten();
+    let original: Option<Vec<u8>> = if with_original {
+        c.prepare_cached("SELECT data FROM payloads WHERE digest = ?1")?
+            .query_row([&message_digest[..]], |r| r.get(0))
+            .optional()?
+            .flatten()
+    } else {
+        None
+    };
     Ok(Some(DocumentContent { detail, record, original }))
 }
 
