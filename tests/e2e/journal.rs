@@ -114,6 +114,20 @@ async fn retention_deletes_with_protocol_respects_holds_and_keeps_proofs_valid()
     assert!(doc["metadata"].as_array().expect("metadata").is_empty());
     let (_, held) = host.get(&format!("/v1/tenants/09162000/citizens/{family_member}")).await;
     assert_eq!(held["files"][0]["cases"][0]["documents"][0]["content_deleted"], false);
+    // The document routes: the bytes are gone (410), the filing and its journal proof are not.
+    let id = doc["document_id"].as_str().expect("id");
+    let path = format!("/v1/tenants/09162000/documents/{id}");
+    for part in ["/original", "/attachments/0"] {
+        let (code, body) = host.get(&format!("{path}{part}")).await;
+        assert_eq!((code, body["error"].as_str()), (410, Some("deleted")), "{part}: {body}");
+    }
+    let (code, detail) = host.get(&path).await;
+    assert_eq!((code, detail["document"]["content_deleted"].as_bool()), (200, Some(true)), "{detail}");
+    let (code, proof) = host.get(&format!("{path}/proof")).await;
+    assert_eq!(code, 200, "{proof}");
+    let proof: efile_bridge_store::journal::receipt::Receipt =
+        serde_json::from_value(proof["receipt"].clone()).expect("receipt");
+    proof.verify(&key, None).expect("the proof that the deleted record existed stays valid");
     // The receipt of the deleted message still proves it was accepted; the bytes are gone.
     receipt.verify(&key, None).expect("old receipt still verifies");
     let fresh = store.receipt(None, &uuid_of(&single)).expect("receipt").expect("exists");
