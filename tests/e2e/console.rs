@@ -303,3 +303,53 @@ async fn the_console_is_served_with_a_strict_policy_and_the_api_is_not_cross_ori
     assert!(preflight.headers().get("access-control-allow-headers").is_none());
     host.stop().await;
 }
+
+/// The online Anmeldung with an Auskunftssperre (filed `high`) with another idNr (`None`:
+/// without one) and message UUID.
+fn gesperrt(id_nr: Option<&str>, uuid: &str) -> Vec<u8> {
+    let text = String::from_utf8(fixture("anmeldung-1704-block-name-auskunftssperre")).expect("utf-8");
+    let line = "<xmeld:idNr>07194235764</xmeld:idNr>";
+    assert!(text.contains(line), "the fixture carries an idNr");
+    let text = match id_nr {
+        Some(id) => text.replace(line, &format!("<xmeld:idNr>{id}</xmeld:idNr>")),
+        None => text.lines().filter(|l| !l.contains(line)).map(|l| format!("{l}\n")).collect(),
+    };
+    with_uuid(text.as_bytes(), uuid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confidential_review_item_is_only_for_clerks_cleared_for_it() {
+    let mut host = Host::start_with(with_clerks).await;
+    // Two people alike but for their idNr, then a message without one: a review item whose
+    // waiting record is confidential (Auskunftssperre).
+    post_processed(&mut host, &gesperrt(Some("07194235764"), "d2000000-0000-4000-8000-000000000001")).await;
+    post_processed(&mut host, &gesperrt(Some("08962367457"), "d2000000-0000-4000-8000-000000000002")).await;
+    let waiting = post_processed(&mut host, &gesperrt(None, "d2000000-0000-4000-8000-000000000003")).await;
+    let tenant = waiting["tenant"].as_str().expect("tenant").to_owned();
+    let review = waiting["reviews"][0].as_str().unwrap_or_else(|| panic!("a review item: {waiting}")).to_owned();
+    let (_, item) = host.get(&format!("/v1/tenants/{tenant}/reviews/{review}")).await;
+    assert_eq!(item["record"]["confidentiality"], "high", "{item}");
+    let candidate = item["review"]["candidates"][0]["citizen_id"].as_str().expect("candidate").to_owned();
+
+    // München's clerk (clearance `normal`) neither lists, reads nor decides it.
+    assert_eq!(tenant, MUENCHEN, "{waiting}");
+    host.token = Some(WEBER.into());
+    let (code, list) = host.get(&format!("/v1/tenants/{MUENCHEN}/reviews")).await;
+    assert_eq!((code, list.as_array().map(Vec::len)), (200, Some(0)), "{list}");
+    let (code, _) = host.get(&format!("/v1/tenants/{MUENCHEN}/reviews/{review}")).await;
+    assert_eq!(code, 404);
+    let decide = |token: &str| {
+        host.client
+            .post(format!("{}/v1/tenants/{MUENCHEN}/reviews/{review}", host.base))
+            .bearer_auth(token.to_owned())
+            .json(&serde_json::json!({"decision": "assign", "citizen": candidate}))
+            .send()
+    };
+    assert_eq!(decide(WEBER).await.expect("post").status(), 404);
+    // The admin (every document) lists and decides it.
+    host.token = Some(ADMIN.into());
+    let (code, list) = host.get(&format!("/v1/tenants/{MUENCHEN}/reviews")).await;
+    assert_eq!((code, list.as_array().map(Vec::len)), (200, Some(1)), "{list}");
+    assert_eq!(decide(ADMIN).await.expect("post").status(), 200);
+    host.stop().await;
+}

@@ -476,13 +476,21 @@ impl Pipeline {
         if self.shared.verifying.swap(true, Ordering::AcqRel) {
             return false;
         }
-        let (store, host, flag) = (self.shared.store.clone(), self.shared.host.clone(), self.shared.verifying.clone());
+        /// Clears the flag however the run ends (a panic included), so a later start is possible.
+        struct Running(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let running = Running(self.shared.verifying.clone());
+        let (store, host) = (self.shared.store.clone(), self.shared.host.clone());
         tokio::task::spawn_blocking(move || {
+            let _running = running;
             match efile_bridge_store::verify_and_record(store.as_ref(), &host, &|_| {}) {
                 Ok(r) => tracing::info!(entries = r.entries, seconds = r.seconds, "journal verified"),
                 Err(e) => tracing::error!(error = %e, "journal verification failed"),
             }
-            flag.store(false, Ordering::Release);
         });
         true
     }

@@ -368,7 +368,22 @@ async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: 
             let store = pipeline.store();
             let ags = (*ags).to_owned();
             let open_only = query_param(req.uri().query(), "all") != Some("true");
-            blocking(move || store.reviews(Some(&ags), open_only).map(|r| json(StatusCode::OK, &r))).await
+            let clearance = caller.clearance();
+            blocking(move || {
+                let mut items = store.reviews(Some(&ags), open_only)?;
+                if clearance < efile_bridge_model::Confidentiality::Secret {
+                    // A waiting record above the clerk's clearance is not the clerk's to decide.
+                    let mut visible = Vec::with_capacity(items.len());
+                    for item in items {
+                        if review_visible(store.as_ref(), &ags, &item.review_id, clearance)? {
+                            visible.push(item);
+                        }
+                    }
+                    items = visible;
+                }
+                Ok(json(StatusCode::OK, &items))
+            })
+            .await
         }
         (&Method::GET, ["v1", "tenants", ags, "reviews", id]) => {
             if !caller.may_read(ags) {
@@ -376,8 +391,9 @@ async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: 
             }
             let store = pipeline.store();
             let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
+            let clearance = caller.clearance();
             blocking(move || {
-                Ok(match store.review(Some(&ags), &id)? {
+                Ok(match store.review(Some(&ags), &id)?.filter(|(_, r)| r.confidentiality <= clearance) {
                     Some((review, record)) => {
                         let mut record = serde_json::to_value(&record).unwrap_or_default();
                         // Names and sizes are enough to decide; the bytes can be megabytes.
@@ -679,7 +695,24 @@ async fn decide_review(
     };
     let by = decided_by(caller, clerk.as_deref());
     let store = pipeline.store();
-    blocking(move || store.decide_review(Some(&ags), &id, decision, &by).map(|item| json(StatusCode::OK, &item))).await
+    let clearance = caller.clearance();
+    blocking(move || {
+        if !review_visible(store.as_ref(), &ags, &id, clearance)? {
+            return Ok(error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no review item {id}")));
+        }
+        store.decide_review(Some(&ags), &id, decision, &by).map(|item| json(StatusCode::OK, &item))
+    })
+    .await
+}
+
+/// Whether review item `id` of `ags` exists and its waiting record is within `clearance`.
+fn review_visible(
+    store: &dyn efile_bridge_store::Storage,
+    ags: &str,
+    id: &str,
+    clearance: efile_bridge_model::Confidentiality,
+) -> Result<bool, StoreError> {
+    Ok(store.review(Some(ags), id)?.is_some_and(|(_, record)| record.confidentiality <= clearance))
 }
 
 /// `?state=` parsed with `parse`; `allowed` lists the values for the error.
