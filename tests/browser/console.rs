@@ -82,6 +82,24 @@ async fn click(browser: &Client, css: &str) {
     }
 }
 
+/// Polls `probe` until it gives `Ok`; after 30 s fails with `what` and the last `Err` (what
+/// was seen instead). The pages and the host work asynchronously: nothing is timed, only
+/// waited for.
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "{what}; last seen: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The text of `css` once it contains `needle` (the page updates after API answers).
 async fn wait_text(browser: &Client, css: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -371,15 +389,12 @@ async fn a_clerk_assigns_a_waiting_record_to_one_of_its_candidates() {
     assert_eq!(browser.find_all(Locator::Css("[data-testid=review-assign]")).await.expect("candidates").len(), 2);
     assert_accessible(&browser, "review item").await;
     click(&browser, &format!("[data-testid=review-assign][data-citizen='{chosen}']")).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let decided = loop {
+    let decided = eventually("the review item is decided", || async {
         let (_, item) = host.get(&format!("/v1/tenants/{MUENCHEN}/reviews/{review}")).await;
-        if item["review"]["decision"].is_object() {
-            break item["review"]["decision"].clone();
-        }
-        assert!(Instant::now() < deadline, "not decided: {item}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        let decision = &item["review"]["decision"];
+        if decision.is_object() { Ok(decision.clone()) } else { Err(item.to_string()) }
+    })
+    .await;
     assert_eq!(decided["citizen_id"], chosen.as_str(), "{decided}");
     assert_eq!(decided["by"], "clerk-token:09162000 clerk:Huber", "the journal names the clerk from the config");
     let (_, file) = host.get(&format!("/v1/tenants/{MUENCHEN}/citizens/{chosen}")).await;
@@ -538,17 +553,12 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
     // A message whose delivery the downstream refuses with 400: a dead letter at once.
     post_as_admin(&mut host, &fixture("anmeldung-0201-single-person")).await;
     let store = host.pipeline.store();
-    let dead = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, list) = host.get("/v1/admin/deadletters").await;
-            if let Some(first) = list.as_array().and_then(|l| l.first()) {
-                break first["delivery_id"].as_str().expect("id").to_owned();
-            }
-            assert!(Instant::now() < deadline, "no dead letter");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+    let dead = eventually("a dead letter", || async {
+        let (_, list) = host.get("/v1/admin/deadletters").await;
+        let first = list.as_array().and_then(|l| l.first()).and_then(|d| d["delivery_id"].as_str());
+        first.map(str::to_owned).ok_or_else(|| list.to_string())
+    })
+    .await;
 
     let driver = Driver::start().await;
     let browser = driver.browser().await;
@@ -563,20 +573,14 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
     // Activate the candidate for München, then roll it back, each confirmed in the page.
     click(&browser, &format!("[data-testid=activate][data-tenant='{MUENCHEN}'][data-adapter='{candidate}']")).await;
     click(&browser, "[data-testid=confirm-yes]").await;
+    // The number of switches once the latest one mentions `expected`.
     let active_is = |expected: &'static str| {
         let store = store.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                let switches = store.activations(Some(MUENCHEN)).expect("switches");
-                let now = switches.last().map(|s| serde_json::to_value(s).expect("json"));
-                if now.as_ref().is_some_and(|s| s.to_string().contains(expected)) {
-                    return switches.len();
-                }
-                assert!(Instant::now() < deadline, "no switch `{expected}`: {now:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        eventually(expected, move || {
+            let switches = store.activations(Some(MUENCHEN)).expect("switches");
+            let latest = switches.last().map(|s| serde_json::to_string(s).expect("json")).unwrap_or_default();
+            std::future::ready(if latest.contains(expected) { Ok(switches.len()) } else { Err(latest) })
+        })
     };
     assert_eq!(active_is("einheitsakte").await, 1);
     click(&browser, &format!("[data-testid=rollback][data-tenant='{MUENCHEN}']")).await;
@@ -587,32 +591,34 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
 
     // A shadow run of the candidate beside xmeld: a new message is compared, then it stops.
     click(&browser, &format!("[data-testid=shadow-start][data-tenant='{MUENCHEN}'][data-adapter='{candidate}']")).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while store.shadows().expect("shadows").is_empty() {
-        assert!(Instant::now() < deadline, "no shadow run started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let shadows = |running: bool| {
+        let store = store.clone();
+        eventually(if running { "a shadow run" } else { "no shadow run" }, move || {
+            let now = store.shadows().expect("shadows");
+            std::future::ready(if now.is_empty() != running { Ok(()) } else { Err(format!("{now:?}")) })
+        })
+    };
+    shadows(true).await;
+    // The page announces the start once the API answered, which is after the host applied it:
+    // only then is the next message compared.
+    wait_text(&browser, "[data-testid=status]", "Schattenlauf mit").await;
     answer.store(201, Ordering::SeqCst);
     post_as_admin(
         &mut host,
         &crate::host::with_uuid(&fixture("anmeldung-0201-family-of-three"), "5a000000-0000-4000-8000-000000000001"),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while store.shadow_results(MUENCHEN, 10).expect("results").is_empty() {
-        assert!(Instant::now() < deadline, "no shadow comparison recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("a shadow comparison", || {
+        let results = store.shadow_results(MUENCHEN, 10).expect("results");
+        std::future::ready(if results.is_empty() { Err("none".to_owned()) } else { Ok(()) })
+    })
+    .await;
     browser.refresh().await.expect("reload");
     let summary = format!("[data-tenant='{MUENCHEN}'] details.shadow summary");
     click(&browser, &summary).await;
     wait_text(&browser, &format!("[data-tenant='{MUENCHEN}'] details.shadow"), &candidate).await;
     click(&browser, &format!("[data-testid=shadow-stop][data-tenant='{MUENCHEN}']")).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !store.shadows().expect("shadows").is_empty() {
-        assert!(Instant::now() < deadline, "the shadow run did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    shadows(false).await;
 
     // Redeliver the dead letter (the downstream accepts again since the shadow run).
     let item = format!("[data-testid=deadletter-item][data-delivery='{dead}']");
@@ -623,19 +629,14 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
         .expect("scroll");
     screenshot(&browser, "console-operator.png").await;
     click(&browser, &format!("{item} [data-testid=redeliver]")).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("the dead letter redelivered", || async {
         let (_, d) = host.get(&format!("/v1/admin/deliveries/{dead}")).await;
-        if d["state"] == "delivered" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not redelivered: {d}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if d["state"] == "delivered" { Ok(()) } else { Err(d.to_string()) }
+    })
+    .await;
     // The verify button runs the journal check and shows its outcome.
     click(&browser, "[data-testid=verify-run]").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("verify shows ok", || async {
         // Read in one step: the section is drawn again while it polls.
         let state = browser
             .execute(
@@ -644,14 +645,10 @@ async fn an_operator_switches_and_rolls_back_an_adapter_and_redelivers_a_dead_le
             )
             .await
             .expect("state");
-        let state = state.as_str().map(str::to_owned);
-        if state.as_deref() == Some("ok") {
-            break;
-        }
-        assert_ne!(state.as_deref(), Some("failed"));
-        assert!(Instant::now() < deadline, "verify never finished: {state:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        assert_ne!(state, "failed", "verify failed");
+        if state == "ok" { Ok(()) } else { Err(state.to_string()) }
+    })
+    .await;
     let errors = console_errors(&browser).await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     browser.close().await.expect("close");
@@ -700,16 +697,12 @@ async fn a_clerk_of_one_tenant_cannot_reach_another() {
             let error = wait_text(&browser, "[data-testid=error]", "404").await;
             assert!(error.contains(&format!("tenant {FRANKFURT} has no")), "{path}: {error}");
         } else {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
+            eventually(&format!("{path}: sent back to Frankfurt"), || async {
                 let hash = browser.execute("return location.hash", vec![]).await.expect("hash");
                 let hash = hash.as_str().unwrap_or_default().to_owned();
-                if hash.starts_with(&format!("#/clerk/{FRANKFURT}")) {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{path}: the page stayed at {hash}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+                if hash.starts_with(&format!("#/clerk/{FRANKFURT}")) { Ok(()) } else { Err(hash) }
+            })
+            .await;
             wait_for(&browser, "[data-testid=search-name]").await;
         }
         let text = browser.find(Locator::Css("body")).await.expect("body").text().await.expect("text");

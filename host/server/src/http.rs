@@ -343,10 +343,11 @@ async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: 
             if !caller.may_read(ags) {
                 return forbidden_tenant(ags);
             }
+            let (ags, id) = ((*ags).to_owned(), (*id).to_owned());
             let part = match rest {
                 [] => views::Part::Detail,
                 ["original"] => views::Part::Original,
-                ["proof"] => views::Part::Proof,
+                ["proof"] => return views::proof(pipeline, &caller, ags, id).await,
                 ["attachments", n] => match n.parse() {
                     Ok(n) => views::Part::Attachment(n),
                     Err(_) => {
@@ -359,7 +360,7 @@ async fn route_inner(pipeline: &Pipeline, req: Request<Incoming>, body_timeout: 
                 },
                 _ => return error(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}")),
             };
-            views::document(pipeline, &caller, (*ags).to_owned(), (*id).to_owned(), part).await
+            views::document(pipeline, &caller, ags, id, part).await
         }
         (&Method::GET, ["v1", "tenants", ags, "reviews"]) => {
             if !caller.may_read(ags) {

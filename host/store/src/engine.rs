@@ -599,6 +599,20 @@ fn pending_where(c: &Connection, clause: &str, params: impl Params) -> Result<Ve
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Messages per tenant and state.
+pub(crate) fn message_counts(c: &Connection) -> Result<Vec<MessageCount>, StoreError> {
+    let mut stmt =
+        c.prepare_cached("SELECT tenant, state, COUNT(*) FROM messages GROUP BY tenant, state ORDER BY tenant, state")?;
+    let rows = stmt.query_map((), |r| {
+        Ok(MessageCount {
+            tenant: r.get(0)?,
+            state: state_of(&r.get::<_, String>(1)?),
+            count: r.get::<_, i64>(2)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 fn state_of(s: &str) -> MessageState {
     match s {
         "processed" => MessageState::Processed,
@@ -892,19 +906,7 @@ impl Storage for Store {
     }
 
     fn message_counts(&self) -> Result<Vec<MessageCount>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT tenant, state, COUNT(*) FROM messages GROUP BY tenant, state ORDER BY tenant, state",
-            )?;
-            let rows = stmt.query_map((), |r| {
-                Ok(MessageCount {
-                    tenant: r.get(0)?,
-                    state: state_of(&r.get::<_, String>(1)?),
-                    count: r.get::<_, i64>(2)? as u64,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        self.read(message_counts)
     }
 
     fn citizen_file(&self, tenant: &str, citizen_id: &str) -> Result<Option<CitizenFile>, StoreError> {
@@ -928,6 +930,7 @@ impl Storage for Store {
             version: latest.version,
             digest: latest.digest.clone(),
             receipt,
+            confidentiality: detail.document.confidentiality.clone(),
         }))
     }
 

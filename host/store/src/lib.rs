@@ -847,6 +847,9 @@ pub struct DocumentProof {
     pub digest: String,
     /// The entry that recorded the version, its inclusion proof and the signed checkpoint.
     pub receipt: JournalReceipt,
+    /// The document's confidentiality, for the caller's clearance check (not part of the answer).
+    #[serde(skip)]
+    pub confidentiality: String,
 }
 
 /// One tenant's message flow, for the operator.

@@ -158,22 +158,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
 
     let data = tmp.path().join("data");
     let journal = efile_bridge_tests::backend::raw_journal(&data);
-    let per_message = |kind: &str| -> std::collections::BTreeMap<String, usize> {
-        let mut counts = std::collections::BTreeMap::new();
-        for e in journal.iter().filter(|e| e.kind == kind) {
-            *counts.entry(e.meta_str("message")).or_insert(0) += 1;
-        }
-        counts
-    };
-    let accepted = per_message("message-accepted");
-    let processed = per_message("message-processed");
-    for (uuid, n) in accepted.iter().chain(processed.iter()) {
-        assert_eq!(*n, 1, "message {uuid} appears {n} times for one kind");
-    }
-    let accepted: BTreeSet<_> = accepted.into_keys().collect();
-    let processed: BTreeSet<_> = processed.into_keys().collect();
-    assert!(acknowledged.is_subset(&accepted), "an acknowledged message is missing from the journal");
-    assert_eq!(accepted, processed, "every accepted message is processed exactly once");
+    let accepted = crate::support::accepted_exactly_once(&journal, &acknowledged);
     let documents = efile_bridge_tests::backend::raw_query_i64(&data, "SELECT COUNT(*) FROM documents");
     assert_eq!(documents as usize, accepted.len(), "one record per message, none duplicated");
     let report = efile_bridge_tests::backend::open_store(&data).expect("open").verify(&|_| {}).expect("verify passes");

@@ -50,3 +50,28 @@ pub fn write_config(dir: &Path) -> PathBuf {
     .expect("config");
     config
 }
+
+/// Checks that the journal holds every `acknowledged` message, and each accepted message once
+/// and processed once; returns the accepted messages' UUIDs (the acknowledged ones and those
+/// whose answer was lost with a killed host).
+pub fn accepted_exactly_once(
+    journal: &[efile_bridge_tests::backend::RawEntry],
+    acknowledged: &std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    let per_message = |kind: &str| {
+        journal.iter().filter(|e| e.kind == kind).fold(std::collections::BTreeMap::new(), |mut m, e| {
+            *m.entry(e.meta_str("message")).or_insert(0usize) += 1;
+            m
+        })
+    };
+    let accepted = per_message("message-accepted");
+    let processed = per_message("message-processed");
+    for (uuid, n) in accepted.iter().chain(processed.iter()) {
+        assert_eq!(*n, 1, "message {uuid} appears {n} times for one kind");
+    }
+    let accepted: std::collections::BTreeSet<String> = accepted.into_keys().collect();
+    let processed: std::collections::BTreeSet<String> = processed.into_keys().collect();
+    assert!(acknowledged.is_subset(&accepted), "an acknowledged message is missing from the journal");
+    assert_eq!(accepted, processed, "every accepted message is processed exactly once");
+    accepted
+}

@@ -53,11 +53,24 @@ pub(super) enum Part {
     Detail,
     Original,
     Attachment(usize),
-    Proof,
 }
 
-/// `GET /v1/tenants/{ags}/documents/{id}[/original|/attachments/{n}|/proof]`; the router has
-/// checked that the caller may read `ags`.
+/// `GET /v1/tenants/{ags}/documents/{id}/proof`; the router has checked that the caller may
+/// read `ags`.
+pub(super) async fn proof(pipeline: &Pipeline, caller: &Caller, ags: String, id: String) -> Response<Body> {
+    let store = pipeline.store();
+    let clearance = caller.clearance();
+    blocking(move || {
+        Ok(match store.document_proof(&ags, &id)? {
+            Some(proof) if confidentiality_of(&proof.confidentiality) <= clearance => json(StatusCode::OK, &proof),
+            _ => error(StatusCode::NOT_FOUND, "not_found", format!("tenant {ags} has no document {id}")),
+        })
+    })
+    .await
+}
+
+/// `GET /v1/tenants/{ags}/documents/{id}[/original|/attachments/{n}]`; the router has checked
+/// that the caller may read `ags`.
 pub(super) async fn document(
     pipeline: &Pipeline,
     caller: &Caller,
@@ -76,13 +89,13 @@ pub(super) async fn document(
                 format!("the content of document {id} was deleted at the end of its retention period"),
             )
         };
-        // The parts that need the bytes read them; the others read the filing only.
+        // The parts that need the bytes read them; the detail reads the filing only.
         let (detail, content) = match part {
             Part::Original | Part::Attachment(_) => match store.document_content(&ags, &id)? {
                 Some(DocumentContent { detail, record, original }) => (detail, Some((record, original))),
                 None => return Ok(missing()),
             },
-            Part::Detail | Part::Proof => match store.document(&ags, &id)? {
+            Part::Detail => match store.document(&ags, &id)? {
                 Some(detail) => (detail, None),
                 None => return Ok(missing()),
             },
@@ -104,10 +117,6 @@ pub(super) async fn document(
                 format!("document {id} has {} attachments; there is no number {n}", r.attachments.len()),
             ),
             (Part::Original | Part::Attachment(_), _) => deleted(),
-            (Part::Proof, _) => match store.document_proof(&ags, &id)? {
-                Some(proof) => json(StatusCode::OK, &proof),
-                None => missing(),
-            },
             (Part::Detail, _) => json(StatusCode::OK, &detail),
         })
     })

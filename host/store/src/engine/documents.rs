@@ -10,8 +10,8 @@ use efile_bridge_model::EfileRecord;
 
 use super::to_hash;
 use crate::{
-    DocumentContent, DocumentDetail, DocumentMessage, DocumentVersion, DocumentView, FlowError, Latency, StoreError,
-    TenantFlow,
+    DocumentContent, DocumentDetail, DocumentMessage, DocumentVersion, DocumentView, FlowError, Latency, MessageState,
+    StoreError, TenantFlow,
 };
 
 /// Columns read by [`document_view`], starting at its first argument's column.
@@ -112,17 +112,13 @@ pub(crate) fn content(
 }
 
 /// Message counts, traffic of the last day, latency and the latest failure of each tenant
-/// that has messages.
+/// that has messages: a fixed number of queries however many tenants there are.
 pub(crate) fn flow(c: &Connection, since_24h: &str, sample: u32) -> Result<Vec<TenantFlow>, StoreError> {
     let mut out: Vec<TenantFlow> = Vec::new();
-    let counts = c
-        .prepare_cached("SELECT tenant, state, COUNT(*) FROM messages GROUP BY tenant, state ORDER BY tenant")?
-        .query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (tenant, state, n) in counts {
-        if out.last().is_none_or(|f| f.tenant != tenant) {
+    for count in super::message_counts(c)? {
+        if out.last().is_none_or(|f| f.tenant != count.tenant) {
             out.push(TenantFlow {
-                tenant,
+                tenant: count.tenant.clone(),
                 accepted: 0,
                 processed: 0,
                 failed: 0,
@@ -132,48 +128,72 @@ pub(crate) fn flow(c: &Connection, since_24h: &str, sample: u32) -> Result<Vec<T
             });
         }
         let Some(f) = out.last_mut() else { continue };
-        match state.as_str() {
-            "accepted" => f.accepted = n,
-            "processed" => f.processed = n,
-            _ => f.failed += n,
+        match count.state {
+            MessageState::Accepted => f.accepted = count.count,
+            MessageState::Processed => f.processed = count.count,
+            MessageState::Failed => f.failed += count.count,
         }
     }
-    for f in &mut out {
-        f.received_24h = c
-            .prepare_cached("SELECT COUNT(*) FROM messages WHERE tenant = ?1 AND received_at >= ?2")?
-            .query_row(params![f.tenant, since_24h], |r| r.get::<_, i64>(0))? as u64;
-        // From acceptance to the entry that filed the message's first record.
-        let times = c
-            .prepare_cached(
-                "SELECT m.received_at, MIN(j.at) FROM messages m
+    let recent = c
+        .prepare_cached("SELECT tenant, COUNT(*) FROM messages WHERE received_at >= ?1 GROUP BY tenant")?
+        .query_map([since_24h], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (tenant, n) in recent {
+        if let Some(f) = out.iter_mut().find(|f| f.tenant == tenant) {
+            f.received_24h = n;
+        }
+    }
+    // From acceptance to the entry that filed the message's first record, over each tenant's
+    // latest `sample` processed messages.
+    let times = c
+        .prepare_cached(
+            "SELECT tenant, received_at, filed_at FROM (
+                 SELECT m.tenant, m.received_at, MIN(j.at) AS filed_at,
+                        ROW_NUMBER() OVER (PARTITION BY m.tenant ORDER BY m.id DESC) AS n
+                 FROM messages m
                  JOIN documents d ON d.message_id = m.id
                  JOIN document_versions v ON v.document_id = d.id AND v.version = 1
                  JOIN journal j ON j.idx = v.journal_idx
-                 WHERE m.tenant = ?1 AND m.state = 'processed'
-                 GROUP BY m.id, m.received_at ORDER BY m.id DESC LIMIT ?2",
-            )?
-            .query_map(params![f.tenant, sample], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut ms: Vec<u64> = times.iter().filter_map(|(a, b)| millis_between(a, b)).collect();
+                 WHERE m.state = 'processed'
+                 GROUP BY m.id, m.tenant, m.received_at
+             ) latest WHERE n <= ?1",
+        )?
+        .query_map([sample], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut per_tenant: std::collections::BTreeMap<String, Vec<u64>> = std::collections::BTreeMap::new();
+    for (tenant, from, to) in &times {
+        if let Some(ms) = millis_between(from, to) {
+            per_tenant.entry(tenant.clone()).or_default().push(ms);
+        }
+    }
+    for (tenant, mut ms) in per_tenant {
         ms.sort_unstable();
-        f.latency_ms = (!ms.is_empty()).then(|| Latency {
-            p50: ms[(ms.len() - 1) / 2],
-            p95: ms[(ms.len() - 1) * 95 / 100],
-            max: ms[ms.len() - 1],
-            sample: ms.len() as u64,
-        });
-        f.last_error = c
-            .prepare_cached(
-                "SELECT uuid, error, received_at FROM messages WHERE tenant = ?1 AND state = 'failed' ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([&f.tenant], |r| {
-                Ok(FlowError {
-                    uuid: r.get(0)?,
-                    error: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    at: r.get(2)?,
-                })
-            })
-            .optional()?;
+        if let Some(f) = out.iter_mut().find(|f| f.tenant == tenant) {
+            f.latency_ms = Some(Latency {
+                p50: ms[(ms.len() - 1) / 2],
+                p95: ms[(ms.len() - 1) * 95 / 100],
+                max: ms[ms.len() - 1],
+                sample: ms.len() as u64,
+            });
+        }
+    }
+    let failures = c
+        .prepare_cached(
+            "SELECT m.tenant, m.uuid, m.error, m.received_at FROM messages m
+             JOIN (SELECT tenant, MAX(id) AS id FROM messages WHERE state = 'failed' GROUP BY tenant) last
+               ON last.id = m.id",
+        )?
+        .query_map((), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                FlowError { uuid: r.get(1)?, error: r.get::<_, Option<String>>(2)?.unwrap_or_default(), at: r.get(3)? },
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (tenant, failure) in failures {
+        if let Some(f) = out.iter_mut().find(|f| f.tenant == tenant) {
+            f.last_error = Some(failure);
+        }
     }
     Ok(out)
 }
