@@ -8,6 +8,7 @@ mod drop_folder;
 mod fixtures;
 mod generator;
 mod hostile;
+mod hosts;
 mod http;
 mod journal;
 mod life;

@@ -229,10 +229,37 @@ async fn a_forged_checkpoint_is_refused() {
 async fn an_older_schema_is_migrated_and_a_newer_one_refused() {
     let dir = populated().await;
     if backend() == Backend::Postgres {
-        assert_eq!(raw_query_i64(dir.path(), "SELECT MAX(version) FROM schema_migrations"), 1);
+        assert_eq!(raw_query_i64(dir.path(), "SELECT MAX(version) FROM schema_migrations"), 2);
+        // Back to what the release before wrote (schema version 1): migration 2 undone.
+        raw_execute(
+            dir.path(),
+            "DROP INDEX messages_provisional, citizens_provisional, versions_provisional, reviews_provisional,
+                 deliveries_created_provisional, deliveries_outcome_provisional;
+             DROP TRIGGER versions_no_delete ON document_versions;
+             DROP TRIGGER versions_immutable ON document_versions;
+             CREATE TRIGGER versions_immutable BEFORE UPDATE OR DELETE ON document_versions
+                 FOR EACH ROW EXECUTE FUNCTION efile_refuse('document versions are immutable');
+             DROP TRIGGER reviews_decided_once ON reviews;
+             CREATE TRIGGER reviews_decided_once BEFORE UPDATE ON reviews FOR EACH ROW
+                 WHEN (OLD.decided_idx IS NOT NULL OR NEW.content_digest IS DISTINCT FROM OLD.content_digest
+                       OR NEW.opened_idx IS DISTINCT FROM OLD.opened_idx)
+                 EXECUTE FUNCTION efile_refuse('a review item is decided once');
+             DELETE FROM schema_migrations WHERE version = 2;",
+        )
+        .expect("downgrade");
+        let config = efile_bridge_tests::config(dir.path());
+        let host = Host::start_in(dir, config).await;
+        assert_eq!(raw_query_i64(host.dir.path(), "SELECT MAX(version) FROM schema_migrations"), 2);
+        // The migrated database files new messages (provisional positions rewritten under
+        // the new triggers) and verifies.
+        let body = with_uuid(&fixture("anmeldung-0201-family-of-three"), "44444444-4444-4444-8444-444444444444");
+        assert_eq!(host.post(body).await.0, 202);
+        host.wait_processed("44444444-4444-4444-8444-444444444444").await;
+        host.pipeline.store().verify(&|_| {}).expect("verifies after the migration");
+        let dir = host.stop().await;
         raw_execute(dir.path(), "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')").expect("insert");
         let e = open_store(dir.path()).expect_err("a newer schema is refused");
-        assert!(e.to_string().contains("schema is at version 99, newer than this efile-bridge understands (1)"), "{e}");
+        assert!(e.to_string().contains("schema is at version 99, newer than this efile-bridge understands (2)"), "{e}");
         return;
     }
     // Turn it back into what version 1 wrote: one citizen per identifier, no review items.

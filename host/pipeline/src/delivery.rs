@@ -247,7 +247,7 @@ pub(crate) async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
             let (store, busy, wake, seed) = (store.clone(), busy.clone(), wake.clone(), rng.u64(..));
             let metrics = shared.clone();
             tokio::spawn(async move {
-                let outcome = one(&store, &sink, d.id, seed).await;
+                let outcome = one(&store, &sink, &d, seed).await;
                 if let (Some(s), Some(o)) = (metrics.upgrade(), &outcome) {
                     s.metrics.delivery(&d.tenant, &d.sink, o);
                 }
@@ -285,8 +285,9 @@ pub(crate) async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
     }
 }
 
-/// One attempt for delivery `id`; returns what was recorded (none if recording failed).
-async fn one(store: &Arc<dyn Storage>, sink: &Sink, id: i64, seed: u64) -> Option<AttemptOutcome> {
+/// One attempt for delivery `due`; returns what was recorded (none if recording failed).
+async fn one(store: &Arc<dyn Storage>, sink: &Sink, due: &DueDelivery, seed: u64) -> Option<AttemptOutcome> {
+    let id = due.id;
     let item = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.delivery_item(id)).await.ok()?
@@ -327,7 +328,8 @@ async fn one(store: &Arc<dyn Storage>, sink: &Sink, id: i64, seed: u64) -> Optio
     };
     let store = store.clone();
     let recorded = outcome.clone();
-    match tokio::task::spawn_blocking(move || store.delivery_attempted(id, recorded)).await {
+    let tenant = due.tenant.clone();
+    match tokio::task::spawn_blocking(move || store.delivery_attempted(&tenant, id, recorded)).await {
         Ok(Ok(())) => Some(outcome),
         Ok(Err(e)) => {
             // Not recorded: the row is still pending and is attempted again (same key).

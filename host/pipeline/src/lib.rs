@@ -944,12 +944,12 @@ fn process(shared: &Shared, job: Job, worker: Slot) {
     let settings = shared.settings();
     let Some(tenant) = settings.tenants.get(&info.tenant_ags) else {
         let reason = format!("tenant {} is no longer configured", info.tenant_ags);
-        report(shared.store.record_failed(id, None, reason), &info);
+        report(shared.store.record_failed(&info.tenant_ags, id, None, reason), &info);
         return;
     };
     let Some(adapter) = tenant.routes.get(&kind) else {
         let reason = format!("tenant {} has no adapter for {kind} any more", info.tenant_ags);
-        report(shared.store.record_failed(id, None, reason), &info);
+        report(shared.store.record_failed(&info.tenant_ags, id, None, reason), &info);
         return;
     };
     let adapter_ref = AdapterRef {
@@ -980,7 +980,7 @@ fn process(shared: &Shared, job: Job, worker: Slot) {
         Ok(records) => {
             tracing::info!(tenant = %info.tenant_ags, uuid = %info.message_uuid, adapter = %adapter_ref.name,
                 records = records.len(), adapter_us = micros, "message processed");
-            report(shared.store.record_processed(id, adapter_ref, records), &info);
+            report(shared.store.record_processed(&info.tenant_ags, id, adapter_ref, records), &info);
             shared.metrics.message(&info.tenant_ags, &info.message_type, "processed");
             if !tenant.sinks.is_empty() {
                 shared.delivery_wake.notify_one();
@@ -989,7 +989,7 @@ fn process(shared: &Shared, job: Job, worker: Slot) {
         Err(e) => {
             tracing::warn!(tenant = %info.tenant_ags, uuid = %info.message_uuid, adapter = %adapter_ref.name,
                 error = %e, "message could not be mapped");
-            report(shared.store.record_failed(id, Some(adapter_ref), e.to_string()), &info);
+            report(shared.store.record_failed(&info.tenant_ags, id, Some(adapter_ref), e.to_string()), &info);
             shared.metrics.message(&info.tenant_ags, &info.message_type, "failed");
         }
     }

@@ -69,9 +69,38 @@ pub(crate) trait ReadPool: Send + Sync {
 pub(crate) trait WriteConn: Send + 'static {
     /// The connection the writes run on.
     fn db(&self) -> &Connection;
-    /// Opens a batch's transaction holding the journal's write lock: no other writer, in this
-    /// process or another, appends to the journal until [`WriteConn::commit`].
+    /// Opens a batch's transaction (on SQLite it holds the database's write lock from here).
     fn begin(&mut self) -> Result<(), StoreError>;
+    /// Whether batches may file for tenants before they take the journal lock (several hosts
+    /// on one database). If not, every batch runs as [`Scope::Exclusive`].
+    fn defers(&self) -> bool {
+        false
+    }
+    /// Takes every lock for the rest of the transaction: no other writer, in this process or
+    /// another, files or appends until [`WriteConn::commit`].
+    fn lock_exclusive(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Takes the locks of these tenants (sorted) for the rest of the transaction, so that no
+    /// other host files for them meanwhile.
+    fn lock_tenants(&mut self, _tenants: &[&str]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Takes the journal's append lock for the rest of the transaction and returns the
+    /// journal's size as it is now.
+    fn lock_journal(&mut self) -> Result<u64, StoreError> {
+        journal_size(self.db())
+    }
+    /// Appends a batch's deferred entries (their places start at `base`) with the Merkle
+    /// nodes they complete, and rewrites every provisional position the batch's rows hold.
+    fn append_deferred(
+        &mut self,
+        _base: u64,
+        _leaves: &[Positioned],
+        _nodes: &[(u32, u64, Hash)],
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Verify("this backend does not defer journal appends".into()))
+    }
     /// Commits the batch durably.
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Ends a failed batch (and reconnects if the connection is gone).
@@ -122,19 +151,32 @@ impl Store {
     }
 
     /// Runs `f` on the writer thread in its own savepoint of the next group commit, and
-    /// returns its result once that commit is durable.
+    /// returns its result once that commit is durable. `scope` says which locks it needs
+    /// where several hosts share the database (see [`Scope`]).
     fn write<R: Send + 'static>(
         &self,
+        scope: Scope,
         f: impl FnOnce(&Connection, &mut JournalHead, &Signer) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.write_settled(scope, f, |r, _| r)
+    }
+
+    /// As [`Store::write`], for a write whose result names journal positions: `settle` puts
+    /// the real ones in place of provisional ones once the batch's entries are appended.
+    fn write_settled<R: Send + 'static>(
+        &self,
+        scope: Scope,
+        f: impl FnOnce(&Connection, &mut JournalHead, &Signer) -> Result<R, StoreError> + Send + 'static,
+        settle: fn(R, &Settled) -> R,
+    ) -> Result<R, StoreError> {
         let (tx, rx) = mpsc::channel();
-        let op: WriteOp = Box::new(move |conn, head, signer| {
+        let run: RunOp = Box::new(move |conn, head, signer| {
             let result = f(conn, head, signer);
             let ok = result.is_ok();
-            let reply: Reply = Box::new(move || drop(tx.send(result)));
+            let reply: Reply = Box::new(move |settled| drop(tx.send(result.map(|r| settle(r, settled)))));
             (ok, reply)
         });
-        self.send(op)?;
+        self.send(WriteOp { scope, run })?;
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
@@ -156,10 +198,70 @@ impl Store {
     }
 }
 
-/// The in-memory tip of the journal, owned by the writer: the tree's right edge.
+/// Which locks a write needs besides its batch's transaction. On SQLite the transaction holds
+/// the database's one write lock and every write runs as [`Scope::Exclusive`]; on PostgreSQL
+/// the scopes let several hosts file at the same time and meet only to append to the journal.
+pub(crate) enum Scope {
+    /// Appends nothing and files nothing (claims, heartbeats): runs first, under no lock of
+    /// its own (its rows are claimed with `SKIP LOCKED` or are the host's own).
+    Free,
+    /// Files for one tenant and appends to the journal: runs under the tenant's lock, with
+    /// provisional journal positions; the batch appends its entries at the end, under the
+    /// journal lock, and puts the real positions in place (see [`Deferred`]).
+    Tenant(String),
+    /// Needs the journal's tip (a checkpoint): runs after the batch's appends.
+    Journal,
+    /// Anything else (operator actions, retention, replay, configuration): the batch holds
+    /// every lock from its start, as on SQLite. Rare, so simple beats concurrent here.
+    Exclusive,
+}
+
+/// The in-memory tip of the journal, owned by the writer: the tree's right edge, and, while a
+/// batch's tenant writes run, the entries they append (not yet positioned).
 #[derive(Clone)]
 struct JournalHead {
     frontier: Frontier,
+    deferred: Option<Vec<Deferred>>,
+}
+
+/// An entry appended while its batch does not hold the journal lock. Until the batch takes
+/// it, the entry's position is provisional: the `k`-th deferred entry of a batch is
+/// `u64::MAX - k` in Rust and `-(k + 1)` in the database, which no real position ever is.
+/// The rows that name it are written with that value, and the batch rewrites them (one
+/// statement for all tables) once the entry has its place: see `WriteConn::append_deferred`.
+#[derive(Clone)]
+pub(crate) struct Deferred {
+    pub(crate) kind: EntryKind,
+    pub(crate) tenant: String,
+    pub(crate) at: String,
+    pub(crate) digest: Hash,
+    pub(crate) meta: String,
+}
+
+/// A deferred entry with its place in the journal.
+pub(crate) struct Positioned {
+    pub(crate) entry: Entry,
+    pub(crate) hash: Hash,
+}
+
+/// Where a batch's deferred entries landed, for results that named them provisionally.
+pub(crate) struct Settled {
+    base: u64,
+    hashes: Vec<Hash>,
+}
+
+impl Settled {
+    /// The real position and leaf hash of a provisional position (`None`: already real).
+    fn real(&self, index: u64) -> Option<(u64, Hash)> {
+        let k = usize::try_from(u64::MAX - index).ok()?;
+        (index > i64::MAX as u64).then(|| self.hashes.get(k).map(|h| (self.base + k as u64, *h)))?
+    }
+}
+
+/// Where a write can go back to if it fails.
+struct Mark {
+    frontier: Frontier,
+    deferred: usize,
 }
 
 /// Perfect subtree hashes read from the database: leaves from `journal`, the rest from
@@ -199,13 +301,30 @@ pub(crate) fn journal_size(conn: &Connection) -> Result<u64, StoreError> {
 impl JournalHead {
     fn load(conn: &Connection) -> Result<Self, StoreError> {
         let size = journal_size(conn)?;
-        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)? })
+        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)?, deferred: None })
     }
 
+    /// The position the next entry gets (provisional while appends are deferred).
     fn next(&self) -> u64 {
-        self.frontier.size()
+        match &self.deferred {
+            Some(d) => u64::MAX - d.len() as u64,
+            None => self.frontier.size(),
+        }
     }
 
+    fn mark(&self) -> Mark {
+        Mark { frontier: self.frontier.clone(), deferred: self.deferred.as_ref().map_or(0, Vec::len) }
+    }
+
+    fn reset(&mut self, mark: Mark) {
+        self.frontier = mark.frontier;
+        if let Some(d) = &mut self.deferred {
+            d.truncate(mark.deferred);
+        }
+    }
+
+    /// Appends an entry; returns its position and leaf hash. While appends are deferred both
+    /// are provisional (the hash is all zeros) until the batch settles them.
     fn append(
         &mut self,
         tx: &Connection,
@@ -215,14 +334,12 @@ impl JournalHead {
         digest: Hash,
         meta: String,
     ) -> Result<(u64, Hash), StoreError> {
-        let entry = Entry {
-            index: self.next(),
-            kind,
-            tenant: tenant.to_owned(),
-            at: at.to_owned(),
-            payload_digest: digest,
-            meta,
-        };
+        let index = self.next();
+        if let Some(deferred) = &mut self.deferred {
+            deferred.push(Deferred { kind, tenant: tenant.to_owned(), at: at.to_owned(), digest, meta });
+            return Ok((index, [0; 32]));
+        }
+        let entry = Entry { index, kind, tenant: tenant.to_owned(), at: at.to_owned(), payload_digest: digest, meta };
         let hash = entry.leaf_hash();
         tx.prepare_cached(
             "INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -236,6 +353,28 @@ impl JournalHead {
             ])?;
         }
         Ok((entry.index, hash))
+    }
+
+    /// Gives the deferred entries their places after the tip: their entries with leaf hashes,
+    /// and the Merkle nodes they complete. Appends are direct again afterwards.
+    fn position_deferred(&mut self) -> (Vec<Positioned>, Vec<(u32, u64, Hash)>) {
+        let base = self.frontier.size();
+        let mut leaves = Vec::new();
+        let mut nodes = Vec::new();
+        for (k, d) in self.deferred.take().unwrap_or_default().into_iter().enumerate() {
+            let entry = Entry {
+                index: base + k as u64,
+                kind: d.kind,
+                tenant: d.tenant,
+                at: d.at,
+                payload_digest: d.digest,
+                meta: d.meta,
+            };
+            let hash = entry.leaf_hash();
+            nodes.extend(self.frontier.push(hash));
+            leaves.push(Positioned { entry, hash });
+        }
+        (leaves, nodes)
     }
 }
 
@@ -259,10 +398,16 @@ fn store_payload(tx: &Connection, data: &[u8]) -> Result<Hash, StoreError> {
 
 /// Sends a write's result once its transaction is committed (or drops it if the commit failed,
 /// which the caller sees as [`StoreError::WriterGone`]).
-type Reply = Box<dyn FnOnce() + Send>;
+type Reply = Box<dyn FnOnce(&Settled) + Send>;
 
-/// One write, run by the writer thread inside its own savepoint; returns whether it succeeded.
-type WriteOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, Reply) + Send>;
+type RunOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, Reply) + Send>;
+
+/// One write, run by the writer thread inside its own savepoint; `run` returns whether it
+/// succeeded.
+struct WriteOp {
+    scope: Scope,
+    run: RunOp,
+}
 
 /// Time this process's writer spent waiting for the journal's write lock and holding it
 /// (nanoseconds), and its batches: where several hosts share one journal, the held time
@@ -271,8 +416,13 @@ type WriteOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, 
 struct LockCounters {
     wait_ns: std::sync::atomic::AtomicU64,
     held_ns: std::sync::atomic::AtomicU64,
+    tenant_wait_ns: std::sync::atomic::AtomicU64,
     batches: std::sync::atomic::AtomicU64,
     writes: std::sync::atomic::AtomicU64,
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn writer_loop(
@@ -293,54 +443,24 @@ fn writer_loop(
         }
         let saved = head.clone();
         let writes = batch.len() as u64;
-        let asked = std::time::Instant::now();
-        let mut locked = None;
-        let result = (|| -> Result<Vec<Reply>, StoreError> {
-            conn.begin()?;
-            locked = Some(std::time::Instant::now());
-            let db = conn.db();
-            // Another process (a CLI command beside `serve`, another host on the same
-            // PostgreSQL) may have appended since the last batch: the lock is held now.
-            if journal_size(db)? != head.next() {
-                head = JournalHead::load(db)?;
-            }
-            let mut replies = Vec::with_capacity(batch.len());
-            // Each write gets its own savepoint: one bad write fails alone, not the batch. On
-            // PostgreSQL, closing one and opening the next is one round trip.
-            let postgres = db.dialect() == Dialect::Postgres;
-            db.execute("SAVEPOINT op", ())?;
-            let last = batch.len() - 1;
-            for (i, op) in batch.drain(..).enumerate() {
-                let before = head.clone();
-                let (ok, reply) = op(db, &mut head, &signer);
-                if !ok {
-                    head = before;
-                    db.execute("ROLLBACK TO SAVEPOINT op", ())?;
-                }
-                if postgres && i < last {
-                    db.execute("RELEASE SAVEPOINT op; SAVEPOINT op", ())?;
-                } else {
-                    db.execute("RELEASE SAVEPOINT op", ())?;
-                    if i < last {
-                        db.execute("SAVEPOINT op", ())?;
-                    }
-                }
-                replies.push(reply);
-            }
-            conn.commit()?;
-            Ok(replies)
-        })();
-        if let Some(at) = locked {
-            let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-            lock.wait_ns.fetch_add(nanos(at - asked), Ordering::Relaxed);
+        let mut times = BatchTimes::default();
+        let exclusive = !conn.defers() || batch.iter().any(|op| matches!(op.scope, Scope::Exclusive));
+        let result = if exclusive {
+            run_exclusive(&mut conn, &mut head, &signer, batch, &mut times)
+        } else {
+            run_deferred(&mut conn, &mut head, &signer, batch, &mut times)
+        };
+        if let Some(at) = times.locked {
+            lock.wait_ns.fetch_add(nanos(at - times.asked), Ordering::Relaxed);
             lock.held_ns.fetch_add(nanos(at.elapsed()), Ordering::Relaxed);
+            lock.tenant_wait_ns.fetch_add(nanos(times.tenant_wait), Ordering::Relaxed);
             lock.batches.fetch_add(1, Ordering::Relaxed);
             lock.writes.fetch_add(writes, Ordering::Relaxed);
         }
         match result {
-            Ok(replies) => {
+            Ok((replies, settled)) => {
                 healthy.store(true, Ordering::Relaxed);
-                replies.into_iter().for_each(|reply| reply());
+                replies.into_iter().for_each(|reply| reply(&settled));
             }
             Err(e) => {
                 // Nothing of this batch is durable; no sender is told it is. Re-read the tip.
@@ -352,6 +472,135 @@ fn writer_loop(
         }
     }
 }
+
+/// When a batch asked for the journal lock and got it, and how long it waited for tenants.
+struct BatchTimes {
+    asked: std::time::Instant,
+    locked: Option<std::time::Instant>,
+    tenant_wait: std::time::Duration,
+}
+
+impl Default for BatchTimes {
+    fn default() -> Self {
+        Self { asked: std::time::Instant::now(), locked: None, tenant_wait: std::time::Duration::ZERO }
+    }
+}
+
+type BatchResult = Result<(Vec<Reply>, Settled), StoreError>;
+
+/// The whole batch under the journal lock (and, on PostgreSQL, every tenant's): SQLite always,
+/// PostgreSQL when an exclusive write is in it.
+fn run_exclusive(
+    conn: &mut impl WriteConn,
+    head: &mut JournalHead,
+    signer: &Signer,
+    batch: Vec<WriteOp>,
+    times: &mut BatchTimes,
+) -> BatchResult {
+    conn.begin()?;
+    conn.lock_exclusive()?;
+    times.locked = Some(std::time::Instant::now());
+    let db = conn.db();
+    // Another process (a CLI command beside `serve`, another host on the same PostgreSQL)
+    // may have appended since the last batch: the lock is held now.
+    if journal_size(db)? != head.next() {
+        *head = JournalHead::load(db)?;
+    }
+    let mut replies = Vec::with_capacity(batch.len());
+    run_ops(db, head, signer, batch.into_iter().map(|op| op.run), &mut replies)?;
+    conn.commit()?;
+    Ok((replies, Settled { base: 0, hashes: Vec::new() }))
+}
+
+/// PostgreSQL's concurrent batch: free writes, then each tenant's writes under its lock with
+/// deferred appends, then the journal lock only for the appends themselves (one statement)
+/// and the writes that need the tip.
+fn run_deferred(
+    conn: &mut impl WriteConn,
+    head: &mut JournalHead,
+    signer: &Signer,
+    batch: Vec<WriteOp>,
+    times: &mut BatchTimes,
+) -> BatchResult {
+    let mut tenants: Vec<&str> =
+        batch.iter().filter_map(|op| if let Scope::Tenant(t) = &op.scope { Some(t.as_str()) } else { None }).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    conn.begin()?;
+    let asked = std::time::Instant::now();
+    conn.lock_tenants(&tenants)?;
+    times.tenant_wait = asked.elapsed();
+    // Free writes first: a claim must not see a message accepted in this batch, whose journal
+    // position is still provisional.
+    let (mut free, mut filing, mut tip) = (Vec::new(), Vec::new(), Vec::new());
+    for op in batch {
+        match op.scope {
+            Scope::Free => free.push(op.run),
+            Scope::Tenant(_) => filing.push(op.run),
+            Scope::Journal | Scope::Exclusive => tip.push(op.run),
+        }
+    }
+    let mut replies = Vec::with_capacity(free.len() + filing.len() + tip.len());
+    head.deferred = Some(Vec::new());
+    let ran = run_ops(conn.db(), head, signer, free.into_iter().chain(filing), &mut replies);
+    if let Err(e) = ran {
+        head.deferred = None;
+        return Err(e);
+    }
+    times.asked = std::time::Instant::now();
+    let size = conn.lock_journal()?;
+    times.locked = Some(std::time::Instant::now());
+    if size != head.frontier.size() {
+        head.frontier = Frontier::load(&DbNodes(conn.db()), size)?;
+    }
+    let base = head.frontier.size();
+    let (leaves, nodes) = head.position_deferred();
+    if !leaves.is_empty() {
+        conn.append_deferred(base, &leaves, &nodes)?;
+    }
+    let settled = Settled { base, hashes: leaves.iter().map(|l| l.hash).collect() };
+    run_ops(conn.db(), head, signer, tip.into_iter(), &mut replies)?;
+    conn.commit()?;
+    Ok((replies, settled))
+}
+
+/// Runs writes one after the other, each in its own savepoint: one bad write fails alone,
+/// not the batch.
+fn run_ops(
+    db: &Connection,
+    head: &mut JournalHead,
+    signer: &Signer,
+    ops: impl Iterator<Item = RunOp>,
+    replies: &mut Vec<Reply>,
+) -> Result<(), StoreError> {
+    // On PostgreSQL, closing one savepoint and opening the next is one round trip.
+    let postgres = db.dialect() == Dialect::Postgres;
+    let mut ops = ops.peekable();
+    if ops.peek().is_none() {
+        return Ok(());
+    }
+    db.execute("SAVEPOINT op", ())?;
+    while let Some(op) = ops.next() {
+        let mark = head.mark();
+        let (ok, reply) = op(db, head, signer);
+        if !ok {
+            head.reset(mark);
+            db.execute("ROLLBACK TO SAVEPOINT op", ())?;
+        }
+        let more = ops.peek().is_some();
+        if postgres && more {
+            db.execute("RELEASE SAVEPOINT op; SAVEPOINT op", ())?;
+        } else {
+            db.execute("RELEASE SAVEPOINT op", ())?;
+            if more {
+                db.execute("SAVEPOINT op", ())?;
+            }
+        }
+        replies.push(reply);
+    }
+    Ok(())
+}
+
 fn accept(tx: &Connection, head: &mut JournalHead, msg: NewMessage) -> Result<Accepted, StoreError> {
     if let Some(receipt) = receipt_of(tx, &msg.tenant, &msg.message_uuid)? {
         return Ok(Accepted::Duplicate(receipt));
@@ -416,11 +665,29 @@ fn receipt_of(conn: &Connection, tenant: &str, uuid: &str) -> Result<Option<Rece
         .optional()?)
 }
 
-fn message_head(tx: &Connection, id: i64) -> Result<(String, String, String), StoreError> {
-    tx.prepare_cached("SELECT tenant, uuid, state FROM messages WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+/// A message's tenant, uuid and state; `scope` is the tenant the caller named (and whose lock
+/// the write holds): a message of another tenant is not found.
+fn message_head(tx: &Connection, id: i64, scope: &str) -> Result<(String, String, String), StoreError> {
+    tx.prepare_cached("SELECT tenant, uuid, state FROM messages WHERE id = ?1 AND tenant = ?2")?
+        .query_row(params![id, scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
         .ok_or(StoreError::UnknownMessage(id))
+}
+
+/// Puts the real journal position and entry hash into a receipt the batch gave out
+/// provisionally (a message accepted, or found again, in the same batch).
+fn settle_accepted(accepted: Accepted, settled: &Settled) -> Accepted {
+    let settle = |mut receipt: Receipt| {
+        if let Some((index, hash)) = settled.real(receipt.journal_index) {
+            receipt.journal_index = index;
+            receipt.entry_hash = hex::encode(hash);
+        }
+        receipt
+    };
+    match accepted {
+        Accepted::New { id, receipt } => Accepted::New { id, receipt: settle(receipt) },
+        Accepted::Duplicate(receipt) => Accepted::Duplicate(settle(receipt)),
+    }
 }
 
 fn new_public_id() -> String {
@@ -445,11 +712,12 @@ fn upsert_returning_id(
 fn processed(
     tx: &Connection,
     head: &mut JournalHead,
+    scope: &str,
     id: i64,
     adapter: AdapterRef,
     records: Vec<EfileRecord>,
 ) -> Result<(), StoreError> {
-    let (tenant, uuid, state) = message_head(tx, id)?;
+    let (tenant, uuid, state) = message_head(tx, id, scope)?;
     if state != "accepted" {
         // Processed before a crash and re-queued: the first result stands.
         return Ok(());
@@ -549,11 +817,12 @@ fn file_record(
 fn failed(
     tx: &Connection,
     head: &mut JournalHead,
+    scope: &str,
     id: i64,
     adapter: Option<AdapterRef>,
     error: String,
 ) -> Result<(), StoreError> {
-    let (tenant, uuid, state) = message_head(tx, id)?;
+    let (tenant, uuid, state) = message_head(tx, id, scope)?;
     if state != "accepted" {
         return Ok(());
     }
@@ -654,20 +923,31 @@ impl Store {
 
 impl Storage for Store {
     fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
-        self.write(move |c, head, _| accept(c, head, msg))
+        self.write_settled(Scope::Tenant(msg.tenant.clone()), move |c, head, _| accept(c, head, msg), settle_accepted)
     }
 
     fn record_processed(
         &self,
+        tenant: &str,
         message_id: i64,
         adapter: AdapterRef,
         records: Vec<EfileRecord>,
     ) -> Result<(), StoreError> {
-        self.write(move |c, head, _| processed(c, head, message_id, adapter, records))
+        let scope = Scope::Tenant(tenant.to_owned());
+        let tenant = tenant.to_owned();
+        self.write(scope, move |c, head, _| processed(c, head, &tenant, message_id, adapter, records))
     }
 
-    fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError> {
-        self.write(move |c, head, _| failed(c, head, message_id, adapter, error))
+    fn record_failed(
+        &self,
+        tenant: &str,
+        message_id: i64,
+        adapter: Option<AdapterRef>,
+        error: String,
+    ) -> Result<(), StoreError> {
+        let scope = Scope::Tenant(tenant.to_owned());
+        let tenant = tenant.to_owned();
+        self.write(scope, move |c, head, _| failed(c, head, &tenant, message_id, adapter, error))
     }
 
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError> {
@@ -676,7 +956,7 @@ impl Storage for Store {
 
     fn heartbeat(&self, host: &str, now_ms: i64) -> Result<(), StoreError> {
         let host = host.to_owned();
-        self.write(move |c, _, _| {
+        self.write(Scope::Free, move |c, _, _| {
             c.execute(
                 "INSERT INTO hosts (id, heartbeat_ms) VALUES (?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
@@ -695,10 +975,11 @@ impl Storage for Store {
         limit: u32,
     ) -> Result<Vec<PendingMessage>, StoreError> {
         let host = host.to_owned();
-        self.write(move |c, _, _| {
-            // Claims run in the writer's transaction, which holds the journal lock on
-            // PostgreSQL: two hosts never claim the same message. SKIP LOCKED keeps a sweep from
-            // waiting on a row another transaction holds.
+        self.write(Scope::Free, move |c, _, _| {
+            // Claims run under no lock of their own, beside other hosts' claims: on
+            // PostgreSQL each row is locked as it is read and rows another host is claiming are
+            // skipped; a row claimed meanwhile no longer qualifies once locked (its host is
+            // alive), so two hosts never claim the same message.
             let lock = if c.dialect() == Dialect::Postgres { " FOR UPDATE OF m SKIP LOCKED" } else { "" };
             let ids = c
                 .prepare_cached(&format!(
@@ -728,7 +1009,7 @@ impl Storage for Store {
         by: &str,
     ) -> Result<ReplayOutcome, StoreError> {
         let (tenant, uuid, by) = (tenant.to_owned(), message_uuid.to_owned(), by.to_owned());
-        self.write(move |c, head, _| replay::replayed(c, head, &tenant, &uuid, adapter, records, &by))
+        self.write(Scope::Exclusive, move |c, head, _| replay::replayed(c, head, &tenant, &uuid, adapter, records, &by))
     }
 
     fn journaled_messages(&self, q: &MessageQuery) -> Result<Vec<JournaledMessage>, StoreError> {
@@ -944,7 +1225,7 @@ impl Storage for Store {
 
     fn record_verify(&self, run: &VerifyRun) -> Result<(), StoreError> {
         let value = serde_json::to_string(run).map_err(|e| StoreError::Verify(e.to_string()))?;
-        self.write(move |c, _, _| {
+        self.write(Scope::Free, move |c, _, _| {
             c.prepare_cached(
                 "INSERT INTO settings (key, value) VALUES ('last_verify', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -968,7 +1249,7 @@ impl Storage for Store {
     }
 
     fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        self.write(|c, head, signer| make_checkpoint(c, head, signer))
+        self.write(Scope::Journal, |c, head, signer| make_checkpoint(c, head, signer))
     }
 
     fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
@@ -1009,7 +1290,7 @@ impl Storage for Store {
     }
 
     fn apply_config(&self, digest: String, meta: serde_json::Value) -> Result<bool, StoreError> {
-        self.write(move |c, head, _| {
+        self.write(Scope::Exclusive, move |c, head, _| {
             let last: Option<String> = c
                 .prepare_cached("SELECT value FROM settings WHERE key = 'config_digest'")?
                 .query_row((), |r| r.get(0))
@@ -1033,7 +1314,7 @@ impl Storage for Store {
         if dry_run {
             return self.read(|c| retention::candidates(c, &today));
         }
-        self.write(move |c, head, _| retention::run(c, head, &today))
+        self.write(Scope::Exclusive, move |c, head, _| retention::run(c, head, &today))
     }
 
     fn reviews(&self, tenant: Option<&str>, open_only: bool) -> Result<Vec<ReviewItem>, StoreError> {
@@ -1052,11 +1333,13 @@ impl Storage for Store {
         by: &str,
     ) -> Result<ReviewItem, StoreError> {
         let (tenant, review_id, by) = (tenant.map(str::to_owned), review_id.to_owned(), by.to_owned());
-        self.write(move |c, head, _| review::decide(c, head, tenant.as_deref(), &review_id, decision, &by))
+        self.write(Scope::Exclusive, move |c, head, _| {
+            review::decide(c, head, tenant.as_deref(), &review_id, decision, &by)
+        })
     }
 
     fn configure_sinks(&self, sinks: Vec<(String, String)>) -> Result<(), StoreError> {
-        self.write(move |c, _, _| delivery::configure(c, &sinks))
+        self.write(Scope::Exclusive, move |c, _, _| delivery::configure(c, &sinks))
     }
 
     fn due_deliveries(
@@ -1068,12 +1351,12 @@ impl Storage for Store {
         busy: &[i64],
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let (host, busy) = (host.to_owned(), busy.to_vec());
-        self.write(move |c, _, _| delivery::claim_due(c, &host, now_ms, lease_ms, limit, &busy))
+        self.write(Scope::Free, move |c, _, _| delivery::claim_due(c, &host, now_ms, lease_ms, limit, &busy))
     }
 
     fn release_deliveries(&self, host: &str, now_ms: i64) -> Result<u64, StoreError> {
         let host = host.to_owned();
-        self.write(move |c, _, _| {
+        self.write(Scope::Free, move |c, _, _| {
             let n = c
                 .prepare_cached(
                     "UPDATE deliveries SET next_at_ms = ?2, claimed_by = NULL
@@ -1092,8 +1375,10 @@ impl Storage for Store {
         self.read(|c| delivery::item(c, id))
     }
 
-    fn delivery_attempted(&self, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        self.write(move |c, head, _| delivery::attempted(c, head, id, outcome))
+    fn delivery_attempted(&self, tenant: &str, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        let scope = Scope::Tenant(tenant.to_owned());
+        let tenant = tenant.to_owned();
+        self.write(scope, move |c, head, _| delivery::attempted(c, head, &tenant, id, outcome))
     }
 
     fn deliveries(
@@ -1111,7 +1396,7 @@ impl Storage for Store {
 
     fn redeliver(&self, tenant: Option<&str>, delivery_id: &str, by: &str) -> Result<DeliveryView, StoreError> {
         let (tenant, id, by) = (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned());
-        self.write(move |c, head, _| delivery::redeliver(c, head, tenant.as_deref(), &id, &by))
+        self.write(Scope::Exclusive, move |c, head, _| delivery::redeliver(c, head, tenant.as_deref(), &id, &by))
     }
 
     fn discard(
@@ -1123,17 +1408,17 @@ impl Storage for Store {
     ) -> Result<DeliveryView, StoreError> {
         let (tenant, id, by, reason) =
             (tenant.map(str::to_owned), delivery_id.to_owned(), by.to_owned(), reason.to_owned());
-        self.write(move |c, head, _| delivery::discard(c, head, tenant.as_deref(), &id, &by, &reason))
+        self.write(Scope::Exclusive, move |c, head, _| delivery::discard(c, head, tenant.as_deref(), &id, &by, &reason))
     }
 
     fn register_adapter(&self, adapter: InstalledAdapter, by: &str) -> Result<InstalledAdapter, StoreError> {
         let by = by.to_owned();
-        self.write(move |c, head, _| registry::register(c, head, adapter, &by))
+        self.write(Scope::Exclusive, move |c, head, _| registry::register(c, head, adapter, &by))
     }
 
     fn remove_adapter(&self, name: &str, version: &str, by: &str) -> Result<InstalledAdapter, StoreError> {
         let (name, version, by) = (name.to_owned(), version.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::remove(c, head, &name, &version, &by))
+        self.write(Scope::Exclusive, move |c, head, _| registry::remove(c, head, &name, &version, &by))
     }
 
     fn installed_adapters(&self) -> Result<Vec<InstalledAdapter>, StoreError> {
@@ -1150,12 +1435,14 @@ impl Storage for Store {
     ) -> Result<Activation, StoreError> {
         let (tenant, scope, name, version, by) =
             (tenant.to_owned(), scope.to_owned(), name.to_owned(), version.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::activate(c, head, &tenant, &scope, &name, &version, &by))
+        self.write(Scope::Exclusive, move |c, head, _| {
+            registry::activate(c, head, &tenant, &scope, &name, &version, &by)
+        })
     }
 
     fn rollback_adapter(&self, tenant: &str, by: &str) -> Result<Activation, StoreError> {
         let (tenant, by) = (tenant.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::rollback(c, head, &tenant, &by))
+        self.write(Scope::Exclusive, move |c, head, _| registry::rollback(c, head, &tenant, &by))
     }
 
     fn activations(&self, tenant: Option<&str>) -> Result<Vec<Activation>, StoreError> {
@@ -1168,12 +1455,12 @@ impl Storage for Store {
 
     fn start_shadow(&self, tenant: &str, name: &str, version: &str, by: &str) -> Result<u64, StoreError> {
         let (tenant, name, version, by) = (tenant.to_owned(), name.to_owned(), version.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::start_shadow(c, head, &tenant, &name, &version, &by))
+        self.write(Scope::Exclusive, move |c, head, _| registry::start_shadow(c, head, &tenant, &name, &version, &by))
     }
 
     fn stop_shadow(&self, tenant: &str, by: &str) -> Result<u64, StoreError> {
         let (tenant, by) = (tenant.to_owned(), by.to_owned());
-        self.write(move |c, head, _| registry::stop_shadow(c, head, &tenant, &by))
+        self.write(Scope::Exclusive, move |c, head, _| registry::stop_shadow(c, head, &tenant, &by))
     }
 
     fn shadows(&self) -> Result<Vec<(String, String, String)>, StoreError> {
@@ -1182,7 +1469,7 @@ impl Storage for Store {
 
     fn record_shadow(&self, tenant: &str, candidate: &str, entry: serde_json::Value) -> Result<(), StoreError> {
         let (tenant, candidate) = (tenant.to_owned(), candidate.to_owned());
-        self.write(move |c, _, _| {
+        self.write(Scope::Free, move |c, _, _| {
             c.prepare_cached("INSERT INTO shadow_results (tenant, candidate, entry, at) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![tenant, candidate, entry.to_string(), now_rfc3339()])?;
             Ok(())
@@ -1211,12 +1498,12 @@ impl Storage for Store {
 
     fn hold_add(&self, tenant: &str, citizen_id: &str, reason: &str) -> Result<Hold, StoreError> {
         let (tenant, citizen_id, reason) = (tenant.to_owned(), citizen_id.to_owned(), reason.to_owned());
-        self.write(move |c, head, _| retention::hold_add(c, head, &tenant, &citizen_id, &reason))
+        self.write(Scope::Exclusive, move |c, head, _| retention::hold_add(c, head, &tenant, &citizen_id, &reason))
     }
 
     fn hold_remove(&self, tenant: &str, citizen_id: &str) -> Result<bool, StoreError> {
         let (tenant, citizen_id) = (tenant.to_owned(), citizen_id.to_owned());
-        self.write(move |c, head, _| retention::hold_remove(c, head, &tenant, &citizen_id))
+        self.write(Scope::Exclusive, move |c, head, _| retention::hold_remove(c, head, &tenant, &citizen_id))
     }
 
     fn holds(&self, tenant: Option<&str>) -> Result<Vec<Hold>, StoreError> {
@@ -1228,6 +1515,7 @@ impl Storage for Store {
         WriteLockTimes {
             wait_seconds: secs(&self.lock.wait_ns),
             held_seconds: secs(&self.lock.held_ns),
+            tenant_wait_seconds: secs(&self.lock.tenant_wait_ns),
             batches: self.lock.batches.load(Ordering::Relaxed),
             writes: self.lock.writes.load(Ordering::Relaxed),
         }

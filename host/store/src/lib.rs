@@ -900,8 +900,12 @@ pub struct FlowError {
 pub struct WriteLockTimes {
     /// Seconds spent waiting for it (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the advisory lock).
     pub wait_seconds: f64,
-    /// Seconds it was held (from getting it to the batch's commit).
+    /// Seconds it was held (from getting it to the batch's commit). On PostgreSQL a batch
+    /// takes it only to append its entries, after filing under its tenants' locks.
     pub held_seconds: f64,
+    /// Seconds spent waiting for tenants' locks (PostgreSQL: another host was filing for one
+    /// of the batch's tenants; always 0 on SQLite).
+    pub tenant_wait_seconds: f64,
     /// Batches (transactions) committed or failed under it.
     pub batches: u64,
     /// Writes in those batches.
@@ -953,14 +957,22 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores a message and its journal entry durably, or recognises a duplicate.
     fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError>;
     /// Stores the records of a processed message and the processing entry, atomically.
+    /// `tenant` is the message's (another tenant's message is not found).
     fn record_processed(
         &self,
+        tenant: &str,
         message_id: i64,
         adapter: AdapterRef,
         records: Vec<EfileRecord>,
     ) -> Result<(), StoreError>;
     /// Marks a message as failed with a reason, journaled.
-    fn record_failed(&self, message_id: i64, adapter: Option<AdapterRef>, error: String) -> Result<(), StoreError>;
+    fn record_failed(
+        &self,
+        tenant: &str,
+        message_id: i64,
+        adapter: Option<AdapterRef>,
+        error: String,
+    ) -> Result<(), StoreError>;
     /// Messages accepted but not yet processed (after a restart).
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError>;
     /// Records that `host` is alive (`now_ms`); hosts that stop doing so lose their claims.
@@ -1084,8 +1096,9 @@ pub trait Storage: Send + Sync + 'static {
     fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
     /// What a sink needs to deliver `id`.
     fn delivery_item(&self, id: i64) -> Result<DeliveryItem, StoreError>;
-    /// Records an attempt's outcome; delivered and dead are journal entries.
-    fn delivery_attempted(&self, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// Records an attempt's outcome; delivered and dead are journal entries. `tenant` is the
+    /// delivery's.
+    fn delivery_attempted(&self, tenant: &str, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError>;
     /// Deliveries of one tenant or all, in a state, newest first.
     fn deliveries(
         &self,

@@ -1,12 +1,18 @@
 //! The PostgreSQL backend, for several hosts on one database.
 //!
 //! Every host runs the same engine as on SQLite. What makes several of them safe together:
-//! - **One journal, appended in batches.** A host's writer thread commits every write pending
-//!   at that moment in one transaction that first takes a transaction-scoped advisory lock
-//!   (`pg_advisory_xact_lock`). Appends are therefore serialised across hosts (the Merkle
-//!   tree has one right edge), but a host holds the lock once per batch of up to 512 writes,
-//!   not once per message, and re-reads the tree's edge only when another host appended in
-//!   between (O(log n) rows).
+//! - **Filing side by side, appending in turn.** A host's writer thread commits every write
+//!   pending at that moment in one transaction (a batch of up to 512). The batch first takes
+//!   the advisory locks of the tenants it files for (sorted, so hosts never wait in a circle)
+//!   and files: payloads, citizens, documents, deliveries. Journal entries appended meanwhile
+//!   get provisional positions. Only then does it take the journal's advisory lock, append
+//!   all its entries and the Merkle nodes they complete, and rewrite the provisional
+//!   positions its rows hold, in one statement; then it commits. The Merkle tree has one
+//!   right edge, so appends are serialised, but the serialised part is three round trips per
+//!   batch (lock and size, append, commit), not the batch's filing. Hosts filing for
+//!   different tenants do not wait for each other; two batches for the same tenant do.
+//!   Operator actions, retention and replays run in an exclusive batch (every lock from the
+//!   start), as they are rare.
 //! - **Reads in one snapshot.** Each read runs in a `REPEATABLE READ READ ONLY` transaction,
 //!   so a citizen file or a `verify` sees one consistent state while other hosts write.
 //! - **Schema migrations** are numbered SQL files (`host/store/migrations/postgres/`), applied
@@ -33,11 +39,18 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
 use crate::StoreError;
-use crate::engine::{ReadPool, Store, WriteConn};
+use crate::engine::{Positioned, ReadPool, Store, WriteConn};
 use crate::sql::{Connection, Db, Dialect, Error, Row, Value, to_postgres};
+use efile_bridge_journal::Hash;
 
 /// Advisory lock held by a writer's batch transaction: the journal's append lock.
 const JOURNAL_LOCK: i64 = 0x6566_696c_655f_6a31; // "efile_j1"
+/// Advisory lock over all filing: every batch holds it shared while it files for its tenants,
+/// an exclusive batch (operator actions, retention) holds it exclusively.
+const FILING_LOCK: i64 = 0x6566_696c_655f_6631; // "efile_f1"
+/// The key space of the tenants' advisory locks (`pg_advisory_xact_lock(int, int)`, apart from
+/// the single-key locks above).
+const TENANT_CLASS: i32 = 0x6566_7431; // "eft1"
 /// Advisory lock held while migrating the schema.
 const MIGRATION_LOCK: i64 = 0x6566_696c_655f_6d31; // "efile_m1"
 const READERS: usize = 4;
@@ -45,7 +58,10 @@ const READERS: usize = 4;
 const FETCH: usize = 512;
 
 /// The migrations, in order. A migration is never edited once released; a change is a new file.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, "deferred journal positions", include_str!("../migrations/postgres/0002_deferred_positions.sql")),
+];
 
 impl Store {
     /// Connects to the PostgreSQL database at `url` (`postgres://user@host:port/db`), migrates
@@ -434,6 +450,42 @@ impl Db for PgConn {
     }
 }
 
+/// A tenant's advisory lock key: FNV-1a of its AGS, the same on every host and release. Two
+/// tenants that share a key only wait for each other.
+fn tenant_key(tenant: &str) -> i32 {
+    let hash = tenant.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    i32::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A batch's journal appends in one statement: the entries, the Merkle nodes they complete,
+/// and every provisional position (`-(k + 1)` for the batch's `k`-th entry) its rows hold,
+/// rewritten to `base + k`. The rows with provisional positions are this transaction's own
+/// (no committed row holds one, and other transactions' uncommitted rows are invisible), found
+/// through partial indexes (migration 2), so the statement costs the same however large the
+/// tables grow.
+const APPEND_DEFERRED: &str = "
+WITH j AS (
+    INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::bytea[])
+), n AS (
+    INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::bytea[])
+), m AS (
+    UPDATE messages SET journal_idx = $11 - journal_idx - 1, entry_hash = ($7::bytea[])[(-journal_idx)::int]
+    WHERE journal_idx < 0
+), c AS (
+    UPDATE citizens SET created_idx = $11 - created_idx - 1 WHERE created_idx < 0
+), v AS (
+    UPDATE document_versions SET journal_idx = $11 - journal_idx - 1 WHERE journal_idx < 0
+), r AS (
+    UPDATE reviews SET opened_idx = $11 - opened_idx - 1 WHERE opened_idx < 0
+), d AS (
+    UPDATE deliveries
+    SET created_idx = CASE WHEN created_idx < 0 THEN $11 - created_idx - 1 ELSE created_idx END,
+        outcome_idx = CASE WHEN outcome_idx < 0 THEN $11 - outcome_idx - 1 ELSE outcome_idx END
+    WHERE created_idx < 0 OR outcome_idx < 0
+)
+SELECT 1";
+
 /// The writer's connection.
 struct Writer(PgConn);
 
@@ -443,9 +495,84 @@ impl WriteConn for Writer {
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.0.client.call(|c| {
-            c.batch_execute("BEGIN")?;
-            c.execute("SELECT pg_advisory_xact_lock($1)", &[&JOURNAL_LOCK])?;
+        Ok(self.0.batch("BEGIN")?)
+    }
+
+    fn defers(&self) -> bool {
+        true
+    }
+
+    fn lock_exclusive(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.batch(&format!(
+            "SELECT pg_advisory_xact_lock({FILING_LOCK}); SELECT pg_advisory_xact_lock({JOURNAL_LOCK})"
+        ))?)
+    }
+
+    fn lock_tenants(&mut self, tenants: &[&str]) -> Result<(), StoreError> {
+        // Always in the same order (the filing lock, then tenants by key): two hosts never
+        // wait for each other in a circle.
+        let mut keys: Vec<i32> = tenants.iter().map(|t| tenant_key(t)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut sql = format!("SELECT pg_advisory_xact_lock_shared({FILING_LOCK});");
+        for key in keys {
+            sql.push_str(&format!(" SELECT pg_advisory_xact_lock({TENANT_CLASS}, {key});"));
+        }
+        Ok(self.0.batch(&sql)?)
+    }
+
+    fn lock_journal(&mut self) -> Result<u64, StoreError> {
+        // Two statements in one round trip; the size is read by the second, whose snapshot is
+        // taken after the lock is held (READ COMMITTED), so it sees every earlier append.
+        let size = self.0.client.call(|c| {
+            let lock =
+                format!("SELECT pg_advisory_xact_lock({JOURNAL_LOCK}); SELECT COALESCE(MAX(idx) + 1, 0) FROM journal");
+            let mut size = None;
+            for message in c.simple_query(&lock)? {
+                if let postgres::SimpleQueryMessage::Row(row) = message {
+                    size = row.get(0).and_then(|v| v.parse::<u64>().ok());
+                }
+            }
+            size.ok_or_else(|| Error::Value("the journal's size could not be read".into()))
+        })?;
+        Ok(size)
+    }
+
+    fn append_deferred(
+        &mut self,
+        base: u64,
+        leaves: &[Positioned],
+        nodes: &[(u32, u64, Hash)],
+    ) -> Result<(), StoreError> {
+        let stmt = self.0.statement(APPEND_DEFERRED)?;
+        let idx: Vec<i64> = leaves.iter().map(|l| l.entry.index as i64).collect();
+        let kind: Vec<&str> = leaves.iter().map(|l| l.entry.kind.as_str()).collect();
+        let tenant: Vec<&str> = leaves.iter().map(|l| l.entry.tenant.as_str()).collect();
+        let at: Vec<&str> = leaves.iter().map(|l| l.entry.at.as_str()).collect();
+        let digest: Vec<&[u8]> = leaves.iter().map(|l| &l.entry.payload_digest[..]).collect();
+        let meta: Vec<&str> = leaves.iter().map(|l| l.entry.meta.as_str()).collect();
+        let hash: Vec<&[u8]> = leaves.iter().map(|l| &l.hash[..]).collect();
+        let level: Vec<i64> = nodes.iter().map(|n| i64::from(n.0)).collect();
+        let node_idx: Vec<i64> = nodes.iter().map(|n| n.1 as i64).collect();
+        let node_hash: Vec<&[u8]> = nodes.iter().map(|n| &n.2[..]).collect();
+        let base = base as i64;
+        // The arrays borrow the leaves; the client thread needs owned values.
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
+            Box::new(idx),
+            Box::new(kind.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+            Box::new(tenant.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+            Box::new(at.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+            Box::new(digest.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
+            Box::new(meta.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+            Box::new(hash.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
+            Box::new(level),
+            Box::new(node_idx),
+            Box::new(node_hash.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
+            Box::new(base),
+        ];
+        self.0.client.call(move |c| {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            c.execute(&stmt, &refs)?;
             Ok(())
         })?;
         Ok(())

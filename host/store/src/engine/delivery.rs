@@ -6,7 +6,7 @@
 //! `delivery-discarded`. Failed attempts that will be retried only update the row: they are
 //! operations, not evidence.
 
-use crate::sql::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, Dialect, OptionalExtension, params};
 use efile_bridge_journal::{EntryKind, NO_PAYLOAD};
 
 use super::{JournalHead, new_public_id};
@@ -52,15 +52,15 @@ pub(super) fn configure(tx: &Connection, sinks: &[(String, String)]) -> Result<(
     Ok(())
 }
 
-pub(super) fn due(c: &Connection, now: i64, limit: u32, busy: &[i64]) -> Result<Vec<DueDelivery>, StoreError> {
+fn due(c: &Connection, now: i64, limit: u32, busy: &[i64], lock: &str) -> Result<Vec<DueDelivery>, StoreError> {
     // Busy ones are still pending, so they also hold back their citizen's later records.
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT d.id, d.tenant, d.sink FROM deliveries d JOIN sinks s ON s.tenant = d.tenant AND s.name = d.sink
          WHERE d.state = 'pending' AND d.next_at_ms <= ?1
            AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.tenant = d.tenant
                            AND e.sink = d.sink AND e.citizen_id = d.citizen_id AND e.id < d.id)
-         ORDER BY d.next_at_ms, d.id LIMIT ?2",
-    )?;
+         ORDER BY d.next_at_ms, d.id LIMIT ?2{lock}"
+    ))?;
     let extra = busy.len() as u32;
     let rows = stmt.query_map(params![now, limit + extra], |r| {
         Ok(DueDelivery { id: r.get(0)?, tenant: r.get(1)?, sink: r.get(2)? })
@@ -84,7 +84,11 @@ pub(super) fn claim_due(
     limit: u32,
     busy: &[i64],
 ) -> Result<Vec<DueDelivery>, StoreError> {
-    let due = due(c, now, limit, busy)?;
+    // Claims run under no lock of their own (other hosts claim at the same time): on
+    // PostgreSQL the rows are locked as they are read, and rows another host is claiming are
+    // skipped; a row claimed meanwhile no longer qualifies once locked (its lease moved on).
+    let lock = if c.dialect() == Dialect::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
+    let due = due(c, now, limit, busy, lock)?;
     for d in &due {
         c.prepare_cached("UPDATE deliveries SET next_at_ms = ?2, claimed_by = ?3 WHERE id = ?1")?.execute(params![
             d.id,
@@ -233,12 +237,14 @@ fn journal(
 pub(super) fn attempted(
     tx: &Connection,
     head: &mut JournalHead,
+    tenant: &str,
     id: i64,
     outcome: AttemptOutcome,
 ) -> Result<(), StoreError> {
+    // `tenant` is the one whose lock the write holds: another tenant's delivery is not found.
     let public: String = tx
-        .prepare_cached("SELECT public_id FROM deliveries WHERE id = ?1 AND state = 'pending'")?
-        .query_row([id], |r| r.get(0))
+        .prepare_cached("SELECT public_id FROM deliveries WHERE id = ?1 AND tenant = ?2 AND state = 'pending'")?
+        .query_row(params![id, tenant], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::Conflict(format!("delivery {id} is not pending")))?;
     let (_, mut view) = find(tx, None, &public)?.ok_or_else(|| StoreError::NotFound(format!("no delivery {id}")))?;
