@@ -41,11 +41,12 @@ const MAX_BATCH: usize = 512;
 /// The store: the journal and the revision-safe e-file, on the embedded SQLite database or on
 /// PostgreSQL. The logic is the same for both; only the connections differ.
 ///
-/// One writer thread per process owns the write connection and commits in groups: every write
-/// pending when a batch starts runs in its own savepoint of one transaction, so many
-/// concurrent senders share one commit. Reads use their own connections.
+/// A writer thread owns a write connection and commits in groups: every write pending when a
+/// batch starts runs in its own savepoint of one transaction, so many concurrent senders share
+/// one commit. SQLite has one writer; PostgreSQL several, each for a share of the tenants
+/// (they file side by side and meet at the journal lock). Reads use their own connections.
 pub struct Store {
-    writer: Mutex<mpsc::Sender<WriteOp>>,
+    writers: Vec<Mutex<mpsc::Sender<WriteOp>>>,
     lock: Arc<LockCounters>,
     reader: Box<dyn ReadPool>,
     healthy: Arc<AtomicBool>,
@@ -110,14 +111,15 @@ pub(crate) trait WriteConn: Send + 'static {
 impl Store {
     /// Checks the installation's origin and the journal against its latest checkpoint, then
     /// starts the writer thread. `location` names the database in errors.
-    pub(crate) fn start(
-        conn: impl WriteConn,
+    pub(crate) fn start<W: WriteConn>(
+        conns: Vec<W>,
         reader: Box<dyn ReadPool>,
         signer: Arc<Signer>,
         backend: &'static str,
         location: &str,
     ) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: location.to_owned(), reason };
+        let conn = conns.first().ok_or_else(|| open_err("no write connection".into()))?;
         conn.db().execute(
             "INSERT INTO settings (key, value) VALUES ('origin', ?1) ON CONFLICT DO NOTHING",
             [signer.origin()],
@@ -132,17 +134,31 @@ impl Store {
         let head = JournalHead::load(conn.db())?;
         check_against_latest_checkpoint(conn.db(), &head, &signer.public_key())
             .map_err(|e| open_err(format!("the journal does not match its latest checkpoint: {e}")))?;
-        let (tx, rx) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
-        let flag = healthy.clone();
         let lock = Arc::new(LockCounters::default());
-        let counters = lock.clone();
         let public_key = signer.public_key();
-        std::thread::Builder::new()
-            .name("efile-store-writer".into())
-            .spawn(move || writer_loop(conn, head, signer, rx, flag, &counters))
-            .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { writer: Mutex::new(tx), lock, reader, healthy, public_key, backend })
+        let tip = Arc::new(Mutex::new(head.frontier.clone()));
+        let mut writers = Vec::with_capacity(conns.len());
+        for (n, conn) in conns.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel();
+            let (head, signer, flag, counters, tip) =
+                (head.clone(), signer.clone(), healthy.clone(), lock.clone(), tip.clone());
+            std::thread::Builder::new()
+                .name(format!("efile-store-writer-{n}"))
+                .spawn(move || writer_loop(conn, head, &tip, &signer, &rx, &flag, &counters))
+                .map_err(|e| open_err(e.to_string()))?;
+            writers.push(Mutex::new(tx));
+        }
+        Ok(Self { writers, lock, reader, healthy, public_key, backend })
+    }
+
+    /// The writer a write goes to: a tenant's writes always to the same one (so two writers of
+    /// one host never wait for the same tenant's lock), everything else to the first.
+    fn writer_for(&self, scope: &Scope) -> usize {
+        match scope {
+            Scope::Tenant(t) if self.writers.len() > 1 => (tenant_key(t) as u32 as usize) % self.writers.len(),
+            _ => 0,
+        }
     }
 
     /// `sqlite` or `postgres`.
@@ -176,12 +192,13 @@ impl Store {
             let reply: Reply = Box::new(move |settled| drop(tx.send(result.map(|r| settle(r, settled)))));
             (ok, reply)
         });
-        self.send(WriteOp { scope, run })?;
+        let writer = self.writer_for(&scope);
+        self.send(writer, WriteOp { scope, run })?;
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
-    fn send(&self, op: WriteOp) -> Result<(), StoreError> {
-        let tx = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn send(&self, writer: usize, op: WriteOp) -> Result<(), StoreError> {
+        let tx = self.writers[writer].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         tx.send(op).map_err(|_| StoreError::WriterGone)
     }
 
@@ -196,6 +213,14 @@ impl Store {
         })?;
         out.unwrap_or_else(|| Err(StoreError::Verify("the read did not run".into())))
     }
+}
+
+/// A tenant's lock key: FNV-1a of its AGS, the same on every host and release (PostgreSQL's
+/// advisory lock, and which of a host's writers files for it). Two tenants that share a key
+/// only wait for each other.
+pub(crate) fn tenant_key(tenant: &str) -> i32 {
+    let hash = tenant.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    i32::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// Which locks a write needs besides its batch's transaction. On SQLite the transaction holds
@@ -425,12 +450,18 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The journal's tip as this process's writers last committed it. A writer takes it only
+/// while it holds the journal lock, so the writers of one process need not re-read the tree's
+/// edge from the database after each other's appends (only after another process's).
+type Tip = Mutex<Frontier>;
+
 fn writer_loop(
     mut conn: impl WriteConn,
     mut head: JournalHead,
-    signer: Arc<Signer>,
-    rx: mpsc::Receiver<WriteOp>,
-    healthy: Arc<AtomicBool>,
+    tip: &Tip,
+    signer: &Signer,
+    rx: &mpsc::Receiver<WriteOp>,
+    healthy: &AtomicBool,
     lock: &LockCounters,
 ) {
     while let Ok(first) = rx.recv() {
@@ -446,9 +477,9 @@ fn writer_loop(
         let mut times = BatchTimes::default();
         let exclusive = !conn.defers() || batch.iter().any(|op| matches!(op.scope, Scope::Exclusive));
         let result = if exclusive {
-            run_exclusive(&mut conn, &mut head, &signer, batch, &mut times)
+            run_exclusive(&mut conn, &mut head, tip, signer, batch, &mut times)
         } else {
-            run_deferred(&mut conn, &mut head, &signer, batch, &mut times)
+            run_deferred(&mut conn, &mut head, tip, signer, batch, &mut times)
         };
         if let Some(at) = times.locked {
             lock.wait_ns.fetch_add(nanos(at - times.asked), Ordering::Relaxed);
@@ -493,6 +524,7 @@ type BatchResult = Result<(Vec<Reply>, Settled), StoreError>;
 fn run_exclusive(
     conn: &mut impl WriteConn,
     head: &mut JournalHead,
+    tip: &Tip,
     signer: &Signer,
     batch: Vec<WriteOp>,
     times: &mut BatchTimes,
@@ -500,6 +532,8 @@ fn run_exclusive(
     conn.begin()?;
     conn.lock_exclusive()?;
     times.locked = Some(std::time::Instant::now());
+    let mut shared = tip.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    head.frontier = shared.clone();
     let db = conn.db();
     // Another process (a CLI command beside `serve`, another host on the same PostgreSQL)
     // may have appended since the last batch: the lock is held now.
@@ -509,6 +543,7 @@ fn run_exclusive(
     let mut replies = Vec::with_capacity(batch.len());
     run_ops(db, head, signer, batch.into_iter().map(|op| op.run), &mut replies)?;
     conn.commit()?;
+    *shared = head.frontier.clone();
     Ok((replies, Settled { base: 0, hashes: Vec::new() }))
 }
 
@@ -518,6 +553,7 @@ fn run_exclusive(
 fn run_deferred(
     conn: &mut impl WriteConn,
     head: &mut JournalHead,
+    tip: &Tip,
     signer: &Signer,
     batch: Vec<WriteOp>,
     times: &mut BatchTimes,
@@ -532,15 +568,15 @@ fn run_deferred(
     times.tenant_wait = asked.elapsed();
     // Free writes first: a claim must not see a message accepted in this batch, whose journal
     // position is still provisional.
-    let (mut free, mut filing, mut tip) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut free, mut filing, mut at_tip) = (Vec::new(), Vec::new(), Vec::new());
     for op in batch {
         match op.scope {
             Scope::Free => free.push(op.run),
             Scope::Tenant(_) => filing.push(op.run),
-            Scope::Journal | Scope::Exclusive => tip.push(op.run),
+            Scope::Journal | Scope::Exclusive => at_tip.push(op.run),
         }
     }
-    let mut replies = Vec::with_capacity(free.len() + filing.len() + tip.len());
+    let mut replies = Vec::with_capacity(free.len() + filing.len() + at_tip.len());
     head.deferred = Some(Vec::new());
     let ran = run_ops(conn.db(), head, signer, free.into_iter().chain(filing), &mut replies);
     if let Err(e) = ran {
@@ -548,8 +584,12 @@ fn run_deferred(
         return Err(e);
     }
     times.asked = std::time::Instant::now();
+    // The process's tip first, then the journal lock: a writer holding the lock never waits
+    // for another writer of this process.
+    let mut shared = tip.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let size = conn.lock_journal()?;
     times.locked = Some(std::time::Instant::now());
+    head.frontier = shared.clone();
     if size != head.frontier.size() {
         head.frontier = Frontier::load(&DbNodes(conn.db()), size)?;
     }
@@ -559,8 +599,9 @@ fn run_deferred(
         conn.append_deferred(base, &leaves, &nodes)?;
     }
     let settled = Settled { base, hashes: leaves.iter().map(|l| l.hash).collect() };
-    run_ops(conn.db(), head, signer, tip.into_iter(), &mut replies)?;
+    run_ops(conn.db(), head, signer, at_tip.into_iter(), &mut replies)?;
     conn.commit()?;
+    *shared = head.frontier.clone();
     Ok((replies, settled))
 }
 

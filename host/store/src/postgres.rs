@@ -39,7 +39,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
 use crate::StoreError;
-use crate::engine::{Positioned, ReadPool, Store, WriteConn};
+use crate::engine::{Positioned, ReadPool, Store, WriteConn, tenant_key};
 use crate::sql::{Connection, Db, Dialect, Error, Row, Value, to_postgres};
 use efile_bridge_journal::Hash;
 
@@ -54,6 +54,10 @@ const TENANT_CLASS: i32 = 0x6566_7431; // "eft1"
 /// Advisory lock held while migrating the schema.
 const MIGRATION_LOCK: i64 = 0x6566_696c_655f_6d31; // "efile_m1"
 const READERS: usize = 4;
+/// Writer threads (and connections) per host, each filing for a share of the tenants. Each
+/// spends most of its time waiting for round trips, so several keep a host's share of the
+/// database busy; more than the tenants in one batch's reach adds nothing.
+const WRITERS: usize = 2;
 /// Rows fetched per round trip when streaming a large result.
 const FETCH: usize = 512;
 
@@ -79,12 +83,16 @@ impl Store {
         let signer = Arc::new(Signer::load_or_create(&data_dir.join("keys"))?);
         let writer = PgConn::connect(&target).map_err(|e| open_err(e.to_string()))?;
         writer.client.call(migrate).map_err(|e| open_err(e.to_string()))?;
+        let mut writers = vec![Writer(writer)];
+        for _ in 1..WRITERS {
+            writers.push(Writer(PgConn::connect(&target).map_err(|e| open_err(e.to_string()))?));
+        }
         let readers = (0..READERS)
             .map(|_| PgConn::connect(&target).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| open_err(e.to_string()))?;
         let pool = Readers { conns: readers, next: AtomicUsize::new(0) };
-        Store::start(Writer(writer), Box::new(pool), signer, "postgres", &location)
+        Store::start(writers, Box::new(pool), signer, "postgres", &location)
     }
 }
 
@@ -448,13 +456,6 @@ impl Db for PgConn {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
-}
-
-/// A tenant's advisory lock key: FNV-1a of its AGS, the same on every host and release. Two
-/// tenants that share a key only wait for each other.
-fn tenant_key(tenant: &str) -> i32 {
-    let hash = tenant.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    i32::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// A batch's journal appends in one statement: the entries, the Merkle nodes they complete,

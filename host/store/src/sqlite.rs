@@ -334,7 +334,7 @@ impl Store {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let readers = (0..READERS).map(|_| open_connection(&path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         let pool = Readers { conns: readers, next: AtomicUsize::new(0) };
-        Store::start(Writer(conn), Box::new(pool), signer, "sqlite", &location)
+        Store::start(vec![Writer(conn)], Box::new(pool), signer, "sqlite", &location)
     }
 }
 
