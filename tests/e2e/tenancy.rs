@@ -132,6 +132,7 @@ async fn tokens_decide_who_posts_and_who_reads_what() {
     assert!(value("efile_journal_writes_total") >= value("efile_journal_batches_total"), "{metrics}");
     assert!(value("efile_journal_lock_held_seconds_total") > 0.0, "{metrics}");
     assert!(value("efile_journal_lock_wait_seconds_total") >= 0.0, "{metrics}");
+    assert!(value("efile_journal_tenant_wait_seconds_total") >= 0.0, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

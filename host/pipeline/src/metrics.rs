@@ -111,13 +111,15 @@ impl Metrics {
             out,
             "# HELP efile_journal_lock_wait_seconds_total Time this host waited for the journal's write lock.\n\
              # TYPE efile_journal_lock_wait_seconds_total counter\nefile_journal_lock_wait_seconds_total {}\n\
-             # HELP efile_journal_lock_held_seconds_total Time this host held it (its batches' transactions).\n\
+             # HELP efile_journal_lock_held_seconds_total Time this host held it (to append and commit its batches).\n\
              # TYPE efile_journal_lock_held_seconds_total counter\nefile_journal_lock_held_seconds_total {}\n\
+             # HELP efile_journal_tenant_wait_seconds_total Time this host's batches waited for tenants' locks.\n\
+             # TYPE efile_journal_tenant_wait_seconds_total counter\nefile_journal_tenant_wait_seconds_total {}\n\
              # HELP efile_journal_batches_total Write batches (transactions) of this host.\n\
              # TYPE efile_journal_batches_total counter\nefile_journal_batches_total {}\n\
              # HELP efile_journal_writes_total Writes in those batches.\n\
              # TYPE efile_journal_writes_total counter\nefile_journal_writes_total {}",
-            journal.wait_seconds, journal.held_seconds, journal.batches, journal.writes
+            journal.wait_seconds, journal.held_seconds, journal.tenant_wait_seconds, journal.batches, journal.writes
         );
         out.push_str(
             "# HELP efile_messages_total Messages by tenant, type and outcome.\n# TYPE efile_messages_total counter\n",
