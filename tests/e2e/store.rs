@@ -233,8 +233,8 @@ async fn an_older_schema_is_migrated_and_a_newer_one_refused() {
         // Back to what the release before wrote (schema version 1): migration 2 undone.
         raw_execute(
             dir.path(),
-            "DROP INDEX messages_provisional, citizens_provisional, versions_provisional, reviews_provisional,
-                 deliveries_created_provisional, deliveries_outcome_provisional;
+            "DROP INDEX messages_journal_idx, citizens_created_idx, versions_journal_idx, reviews_opened_idx,
+                 deliveries_created_idx, deliveries_outcome_idx;
              DROP TRIGGER versions_no_delete ON document_versions;
              DROP TRIGGER versions_immutable ON document_versions;
              CREATE TRIGGER versions_immutable BEFORE UPDATE OR DELETE ON document_versions

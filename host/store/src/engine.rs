@@ -82,10 +82,11 @@ pub(crate) trait WriteConn: Send + 'static {
     fn lock_exclusive(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
-    /// Takes the locks of these tenants (sorted) for the rest of the transaction, so that no
-    /// other host files for them meanwhile.
-    fn lock_tenants(&mut self, _tenants: &[&str]) -> Result<(), StoreError> {
-        Ok(())
+    /// Takes the locks of the tenants in `wait` (waiting for each, in a fixed order) and of
+    /// those in `attempt` that no other transaction holds, for the rest of the transaction, so
+    /// that no other host files for them meanwhile. Returns which of `attempt` it got.
+    fn lock_tenants(&mut self, _wait: &[&str], attempt: &[&str]) -> Result<Vec<bool>, StoreError> {
+        Ok(vec![true; attempt.len()])
     }
     /// Takes the journal's append lock for the rest of the transaction and returns the
     /// journal's size as it is now.
@@ -93,10 +94,12 @@ pub(crate) trait WriteConn: Send + 'static {
         journal_size(self.db())
     }
     /// Appends a batch's deferred entries (their places start at `base`) with the Merkle
-    /// nodes they complete, and rewrites every provisional position the batch's rows hold.
+    /// nodes they complete, and rewrites every provisional position the batch's rows hold
+    /// (those in [`provisional_range`] of `token`).
     fn append_deferred(
         &mut self,
         _base: u64,
+        _token: i64,
         _leaves: &[Positioned],
         _nodes: &[(u32, u64, Hash)],
     ) -> Result<(), StoreError> {
@@ -193,7 +196,7 @@ impl Store {
             (ok, reply)
         });
         let writer = self.writer_for(&scope);
-        self.send(writer, WriteOp { scope, run })?;
+        self.send(writer, WriteOp { scope, run, put_off: false })?;
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
@@ -247,13 +250,17 @@ pub(crate) enum Scope {
 struct JournalHead {
     frontier: Frontier,
     deferred: Option<Vec<Deferred>>,
+    /// The batch's token while appends are deferred.
+    token: i64,
 }
 
 /// An entry appended while its batch does not hold the journal lock. Until the batch takes
-/// it, the entry's position is provisional: the `k`-th deferred entry of a batch is
-/// `u64::MAX - k` in Rust and `-(k + 1)` in the database, which no real position ever is.
+/// it, the entry's position is provisional: negative, which no real position ever is, made of
+/// the batch's random token and the entry's number `k` in the batch (see [`provisional`]).
 /// The rows that name it are written with that value, and the batch rewrites them (one
 /// statement for all tables) once the entry has its place: see `WriteConn::append_deferred`.
+/// The token gives each batch its own range of values, so the rewrite finds its rows by an
+/// index range scan that never meets the index entries earlier batches left behind.
 #[derive(Clone)]
 pub(crate) struct Deferred {
     pub(crate) kind: EntryKind,
@@ -269,6 +276,26 @@ pub(crate) struct Positioned {
     pub(crate) hash: Hash,
 }
 
+/// Bits of a provisional position that number a batch's deferred entries.
+pub(crate) const SLOT_BITS: u32 = 20;
+
+/// The provisional position of a batch's `k`-th deferred entry: `-((token << SLOT_BITS) | k)
+/// - 1` as a database value (a `u64` above `i64::MAX` in Rust).
+fn provisional(token: i64, k: usize) -> u64 {
+    (-((token << SLOT_BITS) | k as i64) - 1) as u64
+}
+
+/// The range of provisional positions a batch with `token` can give out, as database values.
+pub(crate) fn provisional_range(token: i64) -> (i64, i64) {
+    (-((token << SLOT_BITS) | ((1 << SLOT_BITS) - 1)) - 1, -(token << SLOT_BITS) - 1)
+}
+
+/// A batch's random token: 40 bits, not 0.
+fn batch_token() -> i64 {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    ((u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], 0, 0]) >> 8) as i64).max(1)
+}
+
 /// Where a batch's deferred entries landed, for results that named them provisionally.
 pub(crate) struct Settled {
     base: u64,
@@ -278,8 +305,12 @@ pub(crate) struct Settled {
 impl Settled {
     /// The real position and leaf hash of a provisional position (`None`: already real).
     fn real(&self, index: u64) -> Option<(u64, Hash)> {
-        let k = usize::try_from(u64::MAX - index).ok()?;
-        (index > i64::MAX as u64).then(|| self.hashes.get(k).map(|h| (self.base + k as u64, *h)))?
+        let value = index as i64;
+        if value >= 0 {
+            return None;
+        }
+        let k = ((-value - 1) & ((1 << SLOT_BITS) - 1)) as usize;
+        self.hashes.get(k).map(|h| (self.base + k as u64, *h))
     }
 }
 
@@ -326,13 +357,13 @@ pub(crate) fn journal_size(conn: &Connection) -> Result<u64, StoreError> {
 impl JournalHead {
     fn load(conn: &Connection) -> Result<Self, StoreError> {
         let size = journal_size(conn)?;
-        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)?, deferred: None })
+        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)?, deferred: None, token: 0 })
     }
 
     /// The position the next entry gets (provisional while appends are deferred).
     fn next(&self) -> u64 {
         match &self.deferred {
-            Some(d) => u64::MAX - d.len() as u64,
+            Some(d) => provisional(self.token, d.len()),
             None => self.frontier.size(),
         }
     }
@@ -361,6 +392,9 @@ impl JournalHead {
     ) -> Result<(u64, Hash), StoreError> {
         let index = self.next();
         if let Some(deferred) = &mut self.deferred {
+            if deferred.len() >= 1 << SLOT_BITS {
+                return Err(StoreError::Verify(format!("more than {} journal entries in one batch", 1 << SLOT_BITS)));
+            }
             deferred.push(Deferred { kind, tenant: tenant.to_owned(), at: at.to_owned(), digest, meta });
             return Ok((index, [0; 32]));
         }
@@ -432,6 +466,9 @@ type RunOp = Box<dyn FnOnce(&Connection, &mut JournalHead, &Signer) -> (bool, Re
 struct WriteOp {
     scope: Scope,
     run: RunOp,
+    /// Put off by a batch because another host was filing for its tenant: the next batch
+    /// waits for the tenant's lock rather than putting it off again.
+    put_off: bool,
 }
 
 /// Time this process's writer spent waiting for the journal's write lock and holding it
@@ -464,8 +501,15 @@ fn writer_loop(
     healthy: &AtomicBool,
     lock: &LockCounters,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    let mut put_off: Vec<WriteOp> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut put_off);
+        if batch.is_empty() {
+            match rx.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => break,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
@@ -473,20 +517,20 @@ fn writer_loop(
             }
         }
         let saved = head.clone();
-        let writes = batch.len() as u64;
+        let before = batch.len();
         let mut times = BatchTimes::default();
         let exclusive = !conn.defers() || batch.iter().any(|op| matches!(op.scope, Scope::Exclusive));
         let result = if exclusive {
             run_exclusive(&mut conn, &mut head, tip, signer, batch, &mut times)
         } else {
-            run_deferred(&mut conn, &mut head, tip, signer, batch, &mut times)
+            run_deferred(&mut conn, &mut head, tip, signer, batch, &mut put_off, &mut times)
         };
         if let Some(at) = times.locked {
             lock.wait_ns.fetch_add(nanos(at - times.asked), Ordering::Relaxed);
             lock.held_ns.fetch_add(nanos(at.elapsed()), Ordering::Relaxed);
             lock.tenant_wait_ns.fetch_add(nanos(times.tenant_wait), Ordering::Relaxed);
             lock.batches.fetch_add(1, Ordering::Relaxed);
-            lock.writes.fetch_add(writes, Ordering::Relaxed);
+            lock.writes.fetch_add((before - put_off.len()) as u64, Ordering::Relaxed);
         }
         match result {
             Ok((replies, settled)) => {
@@ -556,28 +600,50 @@ fn run_deferred(
     tip: &Tip,
     signer: &Signer,
     batch: Vec<WriteOp>,
+    put_off: &mut Vec<WriteOp>,
     times: &mut BatchTimes,
 ) -> BatchResult {
-    let mut tenants: Vec<&str> =
-        batch.iter().filter_map(|op| if let Scope::Tenant(t) = &op.scope { Some(t.as_str()) } else { None }).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
+    // Tenants of writes put off before are waited for; the others are taken only if free, and
+    // writes for a tenant another host is filing for wait for this writer's next batch, so
+    // that hosts file for different tenants side by side instead of queueing behind each
+    // other's whole batches.
+    let tenants = |put_off: bool| {
+        let mut t: Vec<String> = batch
+            .iter()
+            .filter(|op| op.put_off == put_off)
+            .filter_map(|op| if let Scope::Tenant(t) = &op.scope { Some(t.clone()) } else { None })
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    };
+    let wait = tenants(true);
+    let mut attempt = tenants(false);
+    attempt.retain(|t| wait.binary_search(t).is_err());
     conn.begin()?;
     let asked = std::time::Instant::now();
-    conn.lock_tenants(&tenants)?;
+    let got = conn.lock_tenants(&str_refs(&wait), &str_refs(&attempt))?;
+    let mut busy: Vec<&str> = attempt.iter().zip(&got).filter(|(_, got)| !**got).map(|(t, _)| t.as_str()).collect();
+    if wait.is_empty() && !attempt.is_empty() && busy.len() == attempt.len() {
+        // Every tenant is busy elsewhere: wait for them rather than commit nothing.
+        conn.lock_tenants(&str_refs(&attempt), &[])?;
+        busy.clear();
+    }
     times.tenant_wait = asked.elapsed();
     // Free writes first: a claim must not see a message accepted in this batch, whose journal
     // position is still provisional.
     let (mut free, mut filing, mut at_tip) = (Vec::new(), Vec::new(), Vec::new());
     for op in batch {
-        match op.scope {
+        match &op.scope {
             Scope::Free => free.push(op.run),
+            Scope::Tenant(t) if busy.contains(&t.as_str()) => put_off.push(WriteOp { put_off: true, ..op }),
             Scope::Tenant(_) => filing.push(op.run),
             Scope::Journal | Scope::Exclusive => at_tip.push(op.run),
         }
     }
     let mut replies = Vec::with_capacity(free.len() + filing.len() + at_tip.len());
     head.deferred = Some(Vec::new());
+    head.token = batch_token();
     let ran = run_ops(conn.db(), head, signer, free.into_iter().chain(filing), &mut replies);
     if let Err(e) = ran {
         head.deferred = None;
@@ -596,13 +662,17 @@ fn run_deferred(
     let base = head.frontier.size();
     let (leaves, nodes) = head.position_deferred();
     if !leaves.is_empty() {
-        conn.append_deferred(base, &leaves, &nodes)?;
+        conn.append_deferred(base, head.token, &leaves, &nodes)?;
     }
     let settled = Settled { base, hashes: leaves.iter().map(|l| l.hash).collect() };
     run_ops(conn.db(), head, signer, at_tip.into_iter(), &mut replies)?;
     conn.commit()?;
     *shared = head.frontier.clone();
     Ok((replies, settled))
+}
+
+fn str_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 /// Runs writes one after the other, each in its own savepoint: one bad write fails alone,
@@ -1734,4 +1804,40 @@ fn check_against_latest_checkpoint(c: &Connection, head: &JournalHead, key: &Pub
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisional_positions_are_negative_in_their_batchs_range_and_settle_to_their_place() {
+        for token in [1, batch_token(), batch_token(), (1 << 40) - 1] {
+            let (lo, hi) = provisional_range(token);
+            for k in [0, 1, 511, (1 << SLOT_BITS) - 1] {
+                let value = provisional(token, k) as i64;
+                assert!(value < 0 && (lo..=hi).contains(&value), "token {token} k {k}: {value} not in {lo}..={hi}");
+            }
+            // Other batches' ranges do not overlap this one.
+            let (next_lo, next_hi) = provisional_range(token + 1);
+            assert!(next_hi < lo || next_lo > hi);
+        }
+        let token = batch_token();
+        assert!((1..1 << 40).contains(&token));
+        let settled = Settled { base: 1000, hashes: vec![[1; 32], [2; 32], [3; 32]] };
+        assert_eq!(settled.real(provisional(token, 2)), Some((1002, [3; 32])));
+        assert_eq!(settled.real(provisional(token, 0)), Some((1000, [1; 32])));
+        assert_eq!(settled.real(17), None, "a real position stays");
+        assert_eq!(settled.real(provisional(token, 3)), None, "no such entry in the batch");
+    }
+
+    #[test]
+    fn tenant_keys_are_stable_across_hosts_and_releases() {
+        // The same key on every host (the lock) and in every release (hosts of one release
+        // must agree): FNV-1a, fixed values.
+        assert_eq!(tenant_key(""), 0x811c_9dc5_u32 as i32);
+        assert_eq!(tenant_key("09162000"), tenant_key("09162000"));
+        assert_ne!(tenant_key("09162000"), tenant_key("06412000"));
+        assert_eq!(tenant_key("a"), 0xe40c_292c_u32 as i32);
+    }
 }

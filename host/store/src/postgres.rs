@@ -1,16 +1,20 @@
 //! The PostgreSQL backend, for several hosts on one database.
 //!
 //! Every host runs the same engine as on SQLite. What makes several of them safe together:
-//! - **Filing side by side, appending in turn.** A host's writer thread commits every write
-//!   pending at that moment in one transaction (a batch of up to 512). The batch first takes
-//!   the advisory locks of the tenants it files for (sorted, so hosts never wait in a circle)
-//!   and files: payloads, citizens, documents, deliveries. Journal entries appended meanwhile
-//!   get provisional positions. Only then does it take the journal's advisory lock, append
-//!   all its entries and the Merkle nodes they complete, and rewrite the provisional
-//!   positions its rows hold, in one statement; then it commits. The Merkle tree has one
-//!   right edge, so appends are serialised, but the serialised part is three round trips per
-//!   batch (lock and size, append, commit), not the batch's filing. Hosts filing for
-//!   different tenants do not wait for each other; two batches for the same tenant do.
+//! - **Filing side by side, appending in turn.** A host has two writer threads (connections),
+//!   each filing for a share of the tenants (by the tenant's lock key), and each commits every
+//!   write pending at that moment in one transaction (a batch of up to 512). A batch first
+//!   takes the advisory locks of the tenants it files for: those another host holds right now
+//!   are skipped, and their writes wait for the writer's next batch, which waits for those
+//!   locks (so no write is put off twice, and hosts file for different tenants instead of
+//!   queueing behind each other's whole batches). Then it files (payloads, citizens,
+//!   documents, deliveries); journal entries appended meanwhile get provisional positions
+//!   (negative, in a range of the batch's own). Only then does it take the journal's advisory
+//!   lock, append all its entries and the Merkle nodes they complete, and rewrite the
+//!   provisional positions its rows hold, in one statement; then it commits. The Merkle tree
+//!   has one right edge, so appends are serialised, but the serialised part is that statement
+//!   and the commit, not the batch's filing. The writers of one process share the tree's
+//!   edge in memory; a writer re-reads it (O(log n) rows) only after another process appended.
 //!   Operator actions, retention and replays run in an exclusive batch (every lock from the
 //!   start), as they are rare.
 //! - **Reads in one snapshot.** Each read runs in a `REPEATABLE READ READ ONLY` transaction,
@@ -39,7 +43,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
 use crate::StoreError;
-use crate::engine::{Positioned, ReadPool, Store, WriteConn, tenant_key};
+use crate::engine::{Positioned, ReadPool, SLOT_BITS, Store, WriteConn, provisional_range, tenant_key};
 use crate::sql::{Connection, Db, Dialect, Error, Row, Value, to_postgres};
 use efile_bridge_journal::Hash;
 
@@ -459,11 +463,11 @@ impl Db for PgConn {
 }
 
 /// A batch's journal appends in one statement: the entries, the Merkle nodes they complete,
-/// and every provisional position (`-(k + 1)` for the batch's `k`-th entry) its rows hold,
-/// rewritten to `base + k`. The rows with provisional positions are this transaction's own
-/// (no committed row holds one, and other transactions' uncommitted rows are invisible), found
-/// through partial indexes (migration 2), so the statement costs the same however large the
-/// tables grow.
+/// and every provisional position its rows hold (`-((token << 20) | k) - 1` for the batch's
+/// `k`-th entry, `$12..=$13` the batch's range), rewritten to `base + k`. Only this
+/// transaction's rows can hold them (no committed row holds a provisional position, and other
+/// transactions' uncommitted rows are invisible); an index range scan over the batch's own
+/// range finds them, so the statement costs the same however large the tables grow.
 const APPEND_DEFERRED: &str = "
 WITH j AS (
     INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash)
@@ -471,19 +475,21 @@ WITH j AS (
 ), n AS (
     INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::bytea[])
 ), m AS (
-    UPDATE messages SET journal_idx = $11 - journal_idx - 1, entry_hash = ($7::bytea[])[(-journal_idx)::int]
-    WHERE journal_idx < 0
+    UPDATE messages SET journal_idx = $11 + ((-journal_idx - 1) & 1048575),
+        entry_hash = ($7::bytea[])[(((-journal_idx - 1) & 1048575) + 1)::int]
+    WHERE journal_idx BETWEEN $12 AND $13
 ), c AS (
-    UPDATE citizens SET created_idx = $11 - created_idx - 1 WHERE created_idx < 0
+    UPDATE citizens SET created_idx = $11 + ((-created_idx - 1) & 1048575) WHERE created_idx BETWEEN $12 AND $13
 ), v AS (
-    UPDATE document_versions SET journal_idx = $11 - journal_idx - 1 WHERE journal_idx < 0
+    UPDATE document_versions SET journal_idx = $11 + ((-journal_idx - 1) & 1048575)
+    WHERE journal_idx BETWEEN $12 AND $13
 ), r AS (
-    UPDATE reviews SET opened_idx = $11 - opened_idx - 1 WHERE opened_idx < 0
+    UPDATE reviews SET opened_idx = $11 + ((-opened_idx - 1) & 1048575) WHERE opened_idx BETWEEN $12 AND $13
 ), d AS (
     UPDATE deliveries
-    SET created_idx = CASE WHEN created_idx < 0 THEN $11 - created_idx - 1 ELSE created_idx END,
-        outcome_idx = CASE WHEN outcome_idx < 0 THEN $11 - outcome_idx - 1 ELSE outcome_idx END
-    WHERE created_idx < 0 OR outcome_idx < 0
+    SET created_idx = CASE WHEN created_idx < 0 THEN $11 + ((-created_idx - 1) & 1048575) ELSE created_idx END,
+        outcome_idx = CASE WHEN outcome_idx < 0 THEN $11 + ((-outcome_idx - 1) & 1048575) ELSE outcome_idx END
+    WHERE created_idx BETWEEN $12 AND $13 OR outcome_idx BETWEEN $12 AND $13
 )
 SELECT 1";
 
@@ -509,17 +515,34 @@ impl WriteConn for Writer {
         ))?)
     }
 
-    fn lock_tenants(&mut self, tenants: &[&str]) -> Result<(), StoreError> {
-        // Always in the same order (the filing lock, then tenants by key): two hosts never
-        // wait for each other in a circle.
-        let mut keys: Vec<i32> = tenants.iter().map(|t| tenant_key(t)).collect();
+    fn lock_tenants(&mut self, wait: &[&str], attempt: &[&str]) -> Result<Vec<bool>, StoreError> {
+        // Waits always in the same order (the filing lock, then tenants by key): two hosts
+        // never wait for each other in a circle. Attempts never wait. One round trip.
+        let mut keys: Vec<i32> = wait.iter().map(|t| tenant_key(t)).collect();
         keys.sort_unstable();
         keys.dedup();
         let mut sql = format!("SELECT pg_advisory_xact_lock_shared({FILING_LOCK});");
         for key in keys {
             sql.push_str(&format!(" SELECT pg_advisory_xact_lock({TENANT_CLASS}, {key});"));
         }
-        Ok(self.0.batch(&sql)?)
+        if attempt.is_empty() {
+            self.0.batch(&sql)?;
+            return Ok(Vec::new());
+        }
+        let tries: Vec<String> =
+            attempt.iter().map(|t| format!("pg_try_advisory_xact_lock({TENANT_CLASS}, {})", tenant_key(t))).collect();
+        sql.push_str(&format!(" SELECT {}", tries.join(", ")));
+        let n = attempt.len();
+        let got = self.0.client.call(move |c| {
+            // The attempts' row is the last one (the waits answer a row each before it).
+            let last = c.simple_query(&sql)?.into_iter().rev().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) if row.len() == n => Some(row),
+                _ => None,
+            });
+            let row = last.ok_or_else(|| Error::Value("the tenants' locks could not be read".into()))?;
+            Ok((0..n).map(|i| row.get(i) == Some("t")).collect::<Vec<_>>())
+        })?;
+        Ok(got)
     }
 
     fn lock_journal(&mut self) -> Result<u64, StoreError> {
@@ -542,6 +565,7 @@ impl WriteConn for Writer {
     fn append_deferred(
         &mut self,
         base: u64,
+        token: i64,
         leaves: &[Positioned],
         nodes: &[(u32, u64, Hash)],
     ) -> Result<(), StoreError> {
@@ -557,6 +581,8 @@ impl WriteConn for Writer {
         let node_idx: Vec<i64> = nodes.iter().map(|n| n.1 as i64).collect();
         let node_hash: Vec<&[u8]> = nodes.iter().map(|n| &n.2[..]).collect();
         let base = base as i64;
+        let (lo, hi) = provisional_range(token);
+        debug_assert_eq!(SLOT_BITS, 20, "APPEND_DEFERRED's mask");
         // The arrays borrow the leaves; the client thread needs owned values.
         let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
             Box::new(idx),
@@ -570,6 +596,8 @@ impl WriteConn for Writer {
             Box::new(node_idx),
             Box::new(node_hash.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
             Box::new(base),
+            Box::new(lo),
+            Box::new(hi),
         ];
         self.0.client.call(move |c| {
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();

@@ -1,16 +1,18 @@
 -- Schema version 2: several hosts file at the same time and meet only to append to the
 -- journal (host/store/src/engine.rs, `Scope`). While a batch files, the rows it writes name
--- their journal entries by provisional positions (negative: -(k + 1) for the batch's k-th
--- entry); under the journal lock the batch appends the entries and rewrites those positions
--- in one statement. No committed row ever holds a negative position.
+-- their journal entries by provisional positions (negative, in a range of the batch's own:
+-- -((token << 20) | k) - 1 for its k-th entry); under the journal lock the batch appends the
+-- entries and rewrites those positions in one statement. No committed row ever holds a
+-- negative position.
 
--- The rewrite finds the batch's rows through these (small, usually empty) partial indexes.
-CREATE INDEX messages_provisional ON messages (journal_idx) WHERE journal_idx < 0;
-CREATE INDEX citizens_provisional ON citizens (created_idx) WHERE created_idx < 0;
-CREATE INDEX versions_provisional ON document_versions (journal_idx) WHERE journal_idx < 0;
-CREATE INDEX reviews_provisional ON reviews (opened_idx) WHERE opened_idx < 0;
-CREATE INDEX deliveries_created_provisional ON deliveries (created_idx) WHERE created_idx < 0;
-CREATE INDEX deliveries_outcome_provisional ON deliveries (outcome_idx) WHERE outcome_idx < 0;
+-- The rewrite finds the batch's rows by a range scan of these (also used to look rows up by
+-- journal position).
+CREATE INDEX messages_journal_idx ON messages (journal_idx);
+CREATE INDEX citizens_created_idx ON citizens (created_idx);
+CREATE INDEX versions_journal_idx ON document_versions (journal_idx);
+CREATE INDEX reviews_opened_idx ON reviews (opened_idx);
+CREATE INDEX deliveries_created_idx ON deliveries (created_idx);
+CREATE INDEX deliveries_outcome_idx ON deliveries (outcome_idx);
 
 -- A document version stays immutable; the one change allowed is its provisional journal
 -- position becoming the real one, in the transaction that wrote it.
