@@ -528,10 +528,10 @@ fn writer_loop(
         if let Some(at) = times.locked {
             lock.wait_ns.fetch_add(nanos(at - times.asked), Ordering::Relaxed);
             lock.held_ns.fetch_add(nanos(at.elapsed()), Ordering::Relaxed);
-            lock.tenant_wait_ns.fetch_add(nanos(times.tenant_wait), Ordering::Relaxed);
-            lock.batches.fetch_add(1, Ordering::Relaxed);
-            lock.writes.fetch_add((before - put_off.len()) as u64, Ordering::Relaxed);
         }
+        lock.tenant_wait_ns.fetch_add(nanos(times.tenant_wait), Ordering::Relaxed);
+        lock.batches.fetch_add(1, Ordering::Relaxed);
+        lock.writes.fetch_add((before - put_off.len()) as u64, Ordering::Relaxed);
         match result {
             Ok((replies, settled)) => {
                 healthy.store(true, Ordering::Relaxed);
@@ -648,6 +648,12 @@ fn run_deferred(
     if let Err(e) = ran {
         head.deferred = None;
         return Err(e);
+    }
+    if head.deferred.as_ref().is_some_and(Vec::is_empty) && at_tip.is_empty() {
+        // Nothing to append (heartbeats, claims, writes that changed nothing): no journal lock.
+        head.deferred = None;
+        conn.commit()?;
+        return Ok((replies, Settled { base: 0, hashes: Vec::new() }));
     }
     times.asked = std::time::Instant::now();
     // The process's tip first, then the journal lock: a writer holding the lock never waits
@@ -1088,22 +1094,34 @@ impl Storage for Store {
         let host = host.to_owned();
         self.write(Scope::Free, move |c, _, _| {
             // Claims run under no lock of their own, beside other hosts' claims: on
-            // PostgreSQL each row is locked as it is read and rows another host is claiming are
-            // skipped; a row claimed meanwhile no longer qualifies once locked (its host is
-            // alive), so two hosts never claim the same message.
+            // PostgreSQL each row is locked as it is read, and rows another host is claiming
+            // are skipped.
             let lock = if c.dialect() == Dialect::Postgres { " FOR UPDATE OF m SKIP LOCKED" } else { "" };
-            let ids = c
+            let rows = c
                 .prepare_cached(&format!(
-                    "SELECT m.id FROM messages m LEFT JOIN hosts h ON h.id = m.claimed_by
+                    "SELECT m.id, m.claimed_by FROM messages m LEFT JOIN hosts h ON h.id = m.claimed_by
                      WHERE m.state = 'accepted'
                        AND (m.claimed_by IS NULL OR h.heartbeat_ms IS NULL OR h.heartbeat_ms < ?2
                             OR (?3 = 1 AND m.claimed_by = ?1))
                      ORDER BY m.id LIMIT ?4{lock}"
                 ))?
-                .query_map(params![host, now_ms - lease_ms, own, limit], |r| r.get::<_, i64>(0))?
+                .query_map(params![host, now_ms - lease_ms, own, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, holder) in rows {
+                // A row another host claimed after this statement began is read as it is now
+                // (locked), but PostgreSQL re-checks only the message, not the join to `hosts`
+                // (it keeps the old, missing, host): ask again, in a statement of its own.
+                if let Some(other) = holder.filter(|h| *h != host) {
+                    let alive: i64 = c
+                        .prepare_cached("SELECT COUNT(*) FROM hosts WHERE id = ?1 AND heartbeat_ms >= ?2")?
+                        .query_row(params![other, now_ms - lease_ms], |r| r.get(0))?;
+                    if alive > 0 {
+                        continue;
+                    }
+                }
                 c.prepare_cached("UPDATE messages SET claimed_by = ?1 WHERE id = ?2")?.execute(params![host, id])?;
                 out.extend(pending_where(c, "AND m.id = ?1", [id])?);
             }

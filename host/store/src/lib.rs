@@ -906,7 +906,8 @@ pub struct WriteLockTimes {
     /// Seconds spent waiting for tenants' locks (PostgreSQL: another host was filing for one
     /// of the batch's tenants; always 0 on SQLite).
     pub tenant_wait_seconds: f64,
-    /// Batches (transactions) committed or failed under it.
+    /// Batches (transactions) committed or failed (on PostgreSQL, a batch that appends nothing
+    /// does not take the journal lock).
     pub batches: u64,
     /// Writes in those batches.
     pub writes: u64,
