@@ -231,7 +231,9 @@ pub(crate) fn tenant_key(tenant: &str) -> i32 {
 /// the scopes let several hosts file at the same time and meet only to append to the journal.
 pub(crate) enum Scope {
     /// Appends nothing and files nothing (claims, heartbeats): runs first, under no lock of
-    /// its own (its rows are claimed with `SKIP LOCKED` or are the host's own).
+    /// its own. It must never wait for a row lock while holding another that a tenant's
+    /// write may want: it claims with `SKIP LOCKED` or changes one row of its own. (A write
+    /// that changes many rows of many tenants is [`Scope::Exclusive`].)
     Free,
     /// Files for one tenant and appends to the journal: runs under the tenant's lock, with
     /// provisional journal positions; the batch appends its entries at the end, under the
@@ -1485,7 +1487,10 @@ impl Storage for Store {
 
     fn release_deliveries(&self, host: &str, now_ms: i64) -> Result<u64, StoreError> {
         let host = host.to_owned();
-        self.write(Scope::Free, move |c, _, _| {
+        // Exclusive: it changes many rows of every tenant, which another host's (or this
+        // host's previous run's) filing may hold in a different order; run alone, it waits for
+        // nobody's row (it runs once, at start).
+        self.write(Scope::Exclusive, move |c, _, _| {
             let n = c
                 .prepare_cached(
                     "UPDATE deliveries SET next_at_ms = ?2, claimed_by = NULL
