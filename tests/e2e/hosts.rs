@@ -68,22 +68,18 @@ async fn hosts_filing_for_many_tenants_side_by_side_leave_one_verifiable_journal
     }
     let tenants: Vec<String> = config(dirs[0].path(), &url, 0).tenants.iter().map(|t| t.ags.clone()).collect();
     let mut generator = Generator::new(7);
-    let bodies: Vec<(Vec<u8>, String)> = (0..240)
-        .map(|i| {
-            let tenant = &tenants[i % tenants.len()];
-            (generator.message(Kind::ALL[i % Kind::ALL.len()], tenant).xml, tenant.clone())
-        })
-        .collect();
+    let bodies: Vec<Vec<u8>> =
+        (0..240).map(|i| generator.message(Kind::ALL[i % Kind::ALL.len()], &tenants[i % tenants.len()]).xml).collect();
     // Every body is sent twice, to two different hosts at once: the second is a duplicate
     // whichever host wins, and both must name the same entry.
     let mut senders = Vec::new();
-    for (i, (body, tenant)) in bodies.iter().cloned().enumerate() {
+    for (i, body) in bodies.iter().enumerate() {
         for copy in 0..2 {
             let host = hosts[(i + copy) % hosts.len()].clone();
-            let (body, tenant) = (body.clone(), tenant.clone());
+            let body = body.clone();
             senders.push(tokio::spawn(async move {
                 match host.submit(body, &Caller::Admin).await.expect("accepted") {
-                    Submitted::Accepted(r) | Submitted::Duplicate(r) => (tenant, r),
+                    Submitted::Accepted(r) | Submitted::Duplicate(r) => r,
                 }
             }));
         }
@@ -118,7 +114,7 @@ async fn hosts_filing_for_many_tenants_side_by_side_leave_one_verifiable_journal
 
     let store = hosts[0].store();
     let key = store.public_key();
-    for (_, r) in &receipts {
+    for r in &receipts {
         // The receipt given at acceptance names the entry the journal holds for the message.
         let proof = store.receipt(Some(&r.tenant), &r.message_uuid).expect("receipt").expect("journaled");
         assert_eq!(proof.entry.index, r.journal_index, "{}", r.message_uuid);
@@ -127,7 +123,7 @@ async fn hosts_filing_for_many_tenants_side_by_side_leave_one_verifiable_journal
         proof.verify(&key, None).expect("the receipt verifies");
     }
     let mut by_uuid: std::collections::HashMap<&str, &efile_bridge_store::Receipt> = Default::default();
-    for (_, r) in &receipts {
+    for r in &receipts {
         let first = by_uuid.entry(&r.message_uuid).or_insert(r);
         assert_eq!((first.journal_index, &first.entry_hash), (r.journal_index, &r.entry_hash), "duplicate differs");
     }
