@@ -19,8 +19,6 @@ use std::time::Instant;
 use efile_bridge_pipeline::{Caller, Config, Pipeline};
 use efile_bridge_tests::generator::{Generator, Kind};
 
-const TENANT: &str = "09162000";
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
@@ -30,7 +28,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
         for tenants in [1, spread] {
-            let codes: Vec<String> = (0..tenants).map(tenant).collect();
+            let codes: Vec<String> = (0..tenants).map(efile_bridge_tests::spread_tenant_ags).collect();
             let mut generator = Generator::new(1);
             let bodies: Vec<Vec<u8>> = (0..n)
                 .map(|i| generator.message(Kind::ALL[i % Kind::ALL.len()], &codes[i % tenants]).xml)
@@ -54,20 +52,9 @@ fn main() {
     });
 }
 
-/// The `n`-th tenant's AGS: München's, then made-up codes beside it.
-fn tenant(n: usize) -> String {
-    if n == 0 { TENANT.to_owned() } else { format!("0916200{n}") }
-}
-
 fn config(dir: &std::path::Path, storage: Option<&str>, host: usize, tenants: usize) -> Config {
     let mut config = efile_bridge_tests::config(dir);
-    config.tenants.truncate(1);
-    for n in 1..tenants {
-        let mut copy = config.tenants[0].clone();
-        copy.ags = tenant(n);
-        copy.name = format!("Gemeinde {n}");
-        config.tenants.push(copy);
-    }
+    efile_bridge_tests::spread_tenants(&mut config, tenants);
     config.storage = storage.map(str::to_owned);
     config.host_id = Some(format!("bench-{host}"));
     config
@@ -80,13 +67,7 @@ async fn run(bodies: &[Vec<u8>], hosts: usize, tenants: usize, storage: Option<S
     let mut pipelines = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         if i > 0 {
-            // One installation: every host signs with the first one's key.
-            let keys = dirs[0].path().join("keys");
-            std::fs::create_dir_all(dir.path().join("keys")).expect("keys");
-            for e in std::fs::read_dir(&keys).expect("keys") {
-                let e = e.expect("entry");
-                std::fs::copy(e.path(), dir.path().join("keys").join(e.file_name())).expect("copy");
-            }
+            efile_bridge_tests::share_signing_key(dirs[0].path(), dir.path());
         }
         pipelines.push(Arc::new(Pipeline::start(config(dir.path(), storage.as_deref(), i, tenants)).expect("start")));
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use efile_bridge_pipeline::{Caller, Config, Pipeline, Submitted};
 use efile_bridge_store::{Accepted, Storage, StoreError};
-use efile_bridge_tests::backend::fresh_postgres_database;
+use efile_bridge_tests::backend::{fresh_postgres_database, query_i64_at};
 use efile_bridge_tests::generator::{Generator, Kind};
 
 /// Columns that name journal entries by position, and the tables they are in.
@@ -24,29 +24,13 @@ const POSITIONS: &[(&str, &str)] = &[
     ("deliveries", "outcome_idx"),
 ];
 
-/// Six tenants: the test config's München, copied under other AGS codes.
+/// Six tenants (`efile_bridge_tests::spread_tenants`).
 fn config(dir: &std::path::Path, storage: &str, host: usize) -> Config {
     let mut config = efile_bridge_tests::config(dir);
     config.storage = Some(storage.to_owned());
     config.host_id = Some(format!("host-{host}"));
-    config.tenants.truncate(1);
-    for n in 1..6 {
-        let mut tenant = config.tenants[0].clone();
-        tenant.ags = format!("0916200{n}");
-        tenant.name = format!("Gemeinde {n}");
-        config.tenants.push(tenant);
-    }
+    efile_bridge_tests::spread_tenants(&mut config, 6);
     config
-}
-
-fn one(url: &str, sql: &str) -> i64 {
-    let (url, sql) = (url.to_owned(), sql.to_owned());
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("postgres");
-        c.query_one(sql.as_str(), &[]).expect("query").get::<_, i64>(0)
-    })
-    .join()
-    .expect("query thread")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,13 +40,7 @@ async fn hosts_filing_for_many_tenants_side_by_side_leave_one_verifiable_journal
     let mut hosts = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         if i > 0 {
-            // One installation: one signing key.
-            let keys = dir.path().join("keys");
-            std::fs::create_dir_all(&keys).expect("keys");
-            for e in std::fs::read_dir(dirs[0].path().join("keys")).expect("keys") {
-                let e = e.expect("key");
-                std::fs::copy(e.path(), keys.join(e.file_name())).expect("copy");
-            }
+            efile_bridge_tests::share_signing_key(dirs[0].path(), dir.path());
         }
         hosts.push(Arc::new(Pipeline::start(config(dir.path(), &url, i)).expect("start")));
     }
@@ -129,24 +107,28 @@ async fn hosts_filing_for_many_tenants_side_by_side_leave_one_verifiable_journal
     }
     assert_eq!(by_uuid.len(), bodies.len());
     for (table, column) in POSITIONS {
-        assert_eq!(one(&url, &format!("SELECT COUNT(*) FROM {table} WHERE {column} < 0")), 0, "{table}.{column}");
+        assert_eq!(
+            query_i64_at(&url, &format!("SELECT COUNT(*) FROM {table} WHERE {column} < 0")),
+            0,
+            "{table}.{column}"
+        );
     }
     // Each row names an entry that is about it.
-    let unmatched = one(
+    let unmatched = query_i64_at(
         &url,
         "SELECT COUNT(*) FROM messages m LEFT JOIN journal j ON j.idx = m.journal_idx AND j.hash = m.entry_hash
          AND j.kind = 'message-accepted' AND j.tenant = m.tenant WHERE j.idx IS NULL",
     );
     assert_eq!(unmatched, 0, "messages whose entry is another");
-    let unmatched = one(
+    let unmatched = query_i64_at(
         &url,
         "SELECT COUNT(*) FROM document_versions v JOIN documents d ON d.id = v.document_id
          JOIN messages m ON m.id = d.message_id LEFT JOIN journal j ON j.idx = v.journal_idx
          AND j.kind = 'message-processed' AND j.meta LIKE '%' || d.public_id || '%' WHERE j.idx IS NULL",
     );
     assert_eq!(unmatched, 0, "document versions whose entry is another");
-    assert_eq!(one(&url, "SELECT COUNT(*) FROM messages WHERE state = 'processed'"), bodies.len() as i64);
-    assert_eq!(one(&url, "SELECT COUNT(DISTINCT tenant) FROM journal WHERE kind = 'message-processed'"), 6);
+    assert_eq!(query_i64_at(&url, "SELECT COUNT(*) FROM messages WHERE state = 'processed'"), bodies.len() as i64);
+    assert_eq!(query_i64_at(&url, "SELECT COUNT(DISTINCT tenant) FROM journal WHERE kind = 'message-processed'"), 6);
     let report = store.verify(&|_| {}).expect("verify");
     assert!(report.entries >= 2 * bodies.len() as u64 + 20, "{report:?}");
     // More than one host appended (not one doing all the work).

@@ -117,15 +117,20 @@ pub fn raw_execute(data_dir: &Path, sql: &str) -> Result<(), String> {
 /// One integer from a query run directly on a data folder's database.
 pub fn raw_query_i64(data_dir: &Path, sql: &str) -> i64 {
     match storage_for(data_dir).as_deref() {
-        Some(url) => off_runtime(|| {
-            let mut c = postgres::Client::connect(url, postgres::NoTls).expect("postgres");
-            c.query_one(sql, &[]).expect("query").get::<_, i64>(0)
-        }),
+        Some(url) => query_i64_at(url, sql),
         None => {
             let c = rusqlite::Connection::open(data_dir.join("efile.sqlite3")).expect("sqlite");
             c.query_row(sql, [], |r| r.get(0)).expect("query")
         }
     }
+}
+
+/// One integer from a query run directly on the PostgreSQL database at `url`.
+pub fn query_i64_at(url: &str, sql: &str) -> i64 {
+    off_runtime(|| {
+        let mut c = postgres::Client::connect(url, postgres::NoTls).expect("postgres");
+        c.query_one(sql, &[]).expect("query").get::<_, i64>(0)
+    })
 }
 
 /// A journal entry as stored.

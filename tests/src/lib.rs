@@ -95,6 +95,34 @@ pub fn config(data_dir: &Path) -> Config {
     config
 }
 
+/// The AGS of the `n`-th tenant of [`spread_tenants`]: München's, then made-up codes beside it.
+pub fn spread_tenant_ags(n: usize) -> String {
+    format!("0916200{n}")
+}
+
+/// Keeps only the config's first tenant (München, `09162000`) and adds copies of it under
+/// [`spread_tenant_ags`] until there are `n`: load spread over tenants.
+pub fn spread_tenants(config: &mut Config, n: usize) {
+    assert!((1..=9).contains(&n), "1 to 9 tenants, not {n}");
+    config.tenants.truncate(1);
+    for k in 1..n {
+        let mut copy = config.tenants[0].clone();
+        copy.ags = spread_tenant_ags(k);
+        copy.name = format!("Gemeinde {k}");
+        config.tenants.push(copy);
+    }
+}
+
+/// One installation on several hosts: copies the signing key of the host with data folder
+/// `from` to the one with `to`, before that one's first start.
+pub fn share_signing_key(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("keys")).expect("keys");
+    for e in std::fs::read_dir(from.join("keys")).expect("keys") {
+        let e = e.expect("key");
+        std::fs::copy(e.path(), to.join("keys").join(e.file_name())).expect("copy the key");
+    }
+}
+
 /// A config from TOML text (defaults for everything not given).
 pub fn toml_config(text: &str) -> Config {
     Config::parse(text).unwrap_or_else(|e| panic!("config: {e}"))

@@ -251,9 +251,14 @@ pub(crate) enum Scope {
 #[derive(Clone)]
 struct JournalHead {
     frontier: Frontier,
-    deferred: Option<Vec<Deferred>>,
-    /// The batch's token while appends are deferred.
+    deferred: Option<Deferrals>,
+}
+
+/// A batch's deferred entries, and the token that makes their provisional positions its own.
+#[derive(Clone)]
+struct Deferrals {
     token: i64,
+    entries: Vec<Deferred>,
 }
 
 /// An entry appended while its batch does not hold the journal lock. Until the batch takes
@@ -270,6 +275,13 @@ pub(crate) struct Deferred {
     pub(crate) at: String,
     pub(crate) digest: Hash,
     pub(crate) meta: String,
+}
+
+impl Deferred {
+    /// The entry at its place.
+    fn at(self, index: u64) -> Entry {
+        Entry { index, kind: self.kind, tenant: self.tenant, at: self.at, payload_digest: self.digest, meta: self.meta }
+    }
 }
 
 /// A deferred entry with its place in the journal.
@@ -298,7 +310,9 @@ fn batch_token() -> i64 {
     ((u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], 0, 0]) >> 8) as i64).max(1)
 }
 
-/// Where a batch's deferred entries landed, for results that named them provisionally.
+/// Where a batch's deferred entries landed, for results that named them provisionally (none,
+/// by default).
+#[derive(Default)]
 pub(crate) struct Settled {
     base: u64,
     hashes: Vec<Hash>,
@@ -359,25 +373,25 @@ pub(crate) fn journal_size(conn: &Connection) -> Result<u64, StoreError> {
 impl JournalHead {
     fn load(conn: &Connection) -> Result<Self, StoreError> {
         let size = journal_size(conn)?;
-        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)?, deferred: None, token: 0 })
+        Ok(Self { frontier: Frontier::load(&DbNodes(conn), size)?, deferred: None })
     }
 
     /// The position the next entry gets (provisional while appends are deferred).
     fn next(&self) -> u64 {
         match &self.deferred {
-            Some(d) => provisional(self.token, d.len()),
+            Some(d) => provisional(d.token, d.entries.len()),
             None => self.frontier.size(),
         }
     }
 
     fn mark(&self) -> Mark {
-        Mark { frontier: self.frontier.clone(), deferred: self.deferred.as_ref().map_or(0, Vec::len) }
+        Mark { frontier: self.frontier.clone(), deferred: self.deferred.as_ref().map_or(0, |d| d.entries.len()) }
     }
 
     fn reset(&mut self, mark: Mark) {
         self.frontier = mark.frontier;
         if let Some(d) = &mut self.deferred {
-            d.truncate(mark.deferred);
+            d.entries.truncate(mark.deferred);
         }
     }
 
@@ -393,19 +407,28 @@ impl JournalHead {
         meta: String,
     ) -> Result<(u64, Hash), StoreError> {
         let index = self.next();
+        let new = Deferred { kind, tenant: tenant.to_owned(), at: at.to_owned(), digest, meta };
         if let Some(deferred) = &mut self.deferred {
-            if deferred.len() >= 1 << SLOT_BITS {
+            if deferred.entries.len() >= 1 << SLOT_BITS {
                 return Err(StoreError::Verify(format!("more than {} journal entries in one batch", 1 << SLOT_BITS)));
             }
-            deferred.push(Deferred { kind, tenant: tenant.to_owned(), at: at.to_owned(), digest, meta });
+            deferred.entries.push(new);
             return Ok((index, [0; 32]));
         }
-        let entry = Entry { index, kind, tenant: tenant.to_owned(), at: at.to_owned(), payload_digest: digest, meta };
+        let entry = new.at(index);
         let hash = entry.leaf_hash();
         tx.prepare_cached(
             "INSERT INTO journal (idx, kind, tenant, at, payload_digest, meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![entry.index as i64, kind.as_str(), tenant, at, &digest[..], entry.meta, &hash[..]])?;
+        .execute(params![
+            entry.index as i64,
+            entry.kind.as_str(),
+            entry.tenant,
+            entry.at,
+            &entry.payload_digest[..],
+            entry.meta,
+            &hash[..]
+        ])?;
         for (level, idx, node) in self.frontier.push(hash) {
             tx.prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?.execute(params![
                 level,
@@ -422,15 +445,9 @@ impl JournalHead {
         let base = self.frontier.size();
         let mut leaves = Vec::new();
         let mut nodes = Vec::new();
-        for (k, d) in self.deferred.take().unwrap_or_default().into_iter().enumerate() {
-            let entry = Entry {
-                index: base + k as u64,
-                kind: d.kind,
-                tenant: d.tenant,
-                at: d.at,
-                payload_digest: d.digest,
-                meta: d.meta,
-            };
+        let entries = self.deferred.take().map(|d| d.entries).unwrap_or_default();
+        for (k, d) in entries.into_iter().enumerate() {
+            let entry = d.at(base + k as u64);
             let hash = entry.leaf_hash();
             nodes.extend(self.frontier.push(hash));
             leaves.push(Positioned { entry, hash });
@@ -578,6 +595,8 @@ fn run_exclusive(
     conn.begin()?;
     conn.lock_exclusive()?;
     times.locked = Some(std::time::Instant::now());
+    // The tip after the locks here (the other way round in `run_deferred`): a sibling writer
+    // holds the tip only while it holds the filing lock, which this batch now holds alone.
     let mut shared = tip.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     head.frontier = shared.clone();
     let db = conn.db();
@@ -590,7 +609,7 @@ fn run_exclusive(
     run_ops(db, head, signer, batch.into_iter().map(|op| op.run), &mut replies)?;
     conn.commit()?;
     *shared = head.frontier.clone();
-    Ok((replies, Settled { base: 0, hashes: Vec::new() }))
+    Ok((replies, Settled::default()))
 }
 
 /// PostgreSQL's concurrent batch: free writes, then each tenant's writes under its lock with
@@ -609,10 +628,10 @@ fn run_deferred(
     // writes for a tenant another host is filing for wait for this writer's next batch, so
     // that hosts file for different tenants side by side instead of queueing behind each
     // other's whole batches.
-    let tenants = |put_off: bool| {
+    let tenants = |waited_before: bool| {
         let mut t: Vec<String> = batch
             .iter()
-            .filter(|op| op.put_off == put_off)
+            .filter(|op| op.put_off == waited_before)
             .filter_map(|op| if let Scope::Tenant(t) = &op.scope { Some(t.clone()) } else { None })
             .collect();
         t.sort_unstable();
@@ -644,19 +663,16 @@ fn run_deferred(
         }
     }
     let mut replies = Vec::with_capacity(free.len() + filing.len() + at_tip.len());
-    head.deferred = Some(Vec::new());
-    head.token = batch_token();
-    let ran = run_ops(conn.db(), head, signer, free.into_iter().chain(filing), &mut replies);
-    if let Err(e) = ran {
-        head.deferred = None;
-        return Err(e);
-    }
-    if head.deferred.as_ref().is_some_and(Vec::is_empty) && at_tip.is_empty() {
+    // (On any error the writer loop re-reads the head, deferrals and all.)
+    head.deferred = Some(Deferrals { token: batch_token(), entries: Vec::new() });
+    run_ops(conn.db(), head, signer, free.into_iter().chain(filing), &mut replies)?;
+    if head.deferred.as_ref().is_some_and(|d| d.entries.is_empty()) && at_tip.is_empty() {
         // Nothing to append (heartbeats, claims, writes that changed nothing): no journal lock.
         head.deferred = None;
         conn.commit()?;
-        return Ok((replies, Settled { base: 0, hashes: Vec::new() }));
+        return Ok((replies, Settled::default()));
     }
+    let token = head.deferred.as_ref().map_or(0, |d| d.token);
     times.asked = std::time::Instant::now();
     // The process's tip first, then the journal lock: a writer holding the lock never waits
     // for another writer of this process.
@@ -670,7 +686,7 @@ fn run_deferred(
     let base = head.frontier.size();
     let (leaves, nodes) = head.position_deferred();
     if !leaves.is_empty() {
-        conn.append_deferred(base, head.token, &leaves, &nodes)?;
+        conn.append_deferred(base, token, &leaves, &nodes)?;
     }
     let settled = Settled { base, hashes: leaves.iter().map(|l| l.hash).collect() };
     run_ops(conn.db(), head, signer, at_tip.into_iter(), &mut replies)?;

@@ -45,7 +45,7 @@ use postgres::{Client, NoTls, Statement};
 use crate::StoreError;
 use crate::engine::{Positioned, ReadPool, SLOT_BITS, Store, WriteConn, provisional_range, tenant_key};
 use crate::sql::{Connection, Db, Dialect, Error, Row, Value, to_postgres};
-use efile_bridge_journal::Hash;
+use efile_bridge_journal::{Entry, Hash};
 
 /// Advisory lock held by a writer's batch transaction: the journal's append lock.
 const JOURNAL_LOCK: i64 = 0x6566_696c_655f_6a31; // "efile_j1"
@@ -492,6 +492,8 @@ WITH j AS (
     WHERE created_idx BETWEEN $12 AND $13 OR outcome_idx BETWEEN $12 AND $13
 )
 SELECT 1";
+// APPEND_DEFERRED's mask (1048575) is 2^SLOT_BITS - 1.
+const _: () = assert!(SLOT_BITS == 20);
 
 /// The writer's connection.
 struct Writer(PgConn);
@@ -570,32 +572,21 @@ impl WriteConn for Writer {
         nodes: &[(u32, u64, Hash)],
     ) -> Result<(), StoreError> {
         let stmt = self.0.statement(APPEND_DEFERRED)?;
-        let idx: Vec<i64> = leaves.iter().map(|l| l.entry.index as i64).collect();
-        let kind: Vec<&str> = leaves.iter().map(|l| l.entry.kind.as_str()).collect();
-        let tenant: Vec<&str> = leaves.iter().map(|l| l.entry.tenant.as_str()).collect();
-        let at: Vec<&str> = leaves.iter().map(|l| l.entry.at.as_str()).collect();
-        let digest: Vec<&[u8]> = leaves.iter().map(|l| &l.entry.payload_digest[..]).collect();
-        let meta: Vec<&str> = leaves.iter().map(|l| l.entry.meta.as_str()).collect();
-        let hash: Vec<&[u8]> = leaves.iter().map(|l| &l.hash[..]).collect();
-        let level: Vec<i64> = nodes.iter().map(|n| i64::from(n.0)).collect();
-        let node_idx: Vec<i64> = nodes.iter().map(|n| n.1 as i64).collect();
-        let node_hash: Vec<&[u8]> = nodes.iter().map(|n| &n.2[..]).collect();
-        let base = base as i64;
         let (lo, hi) = provisional_range(token);
-        debug_assert_eq!(SLOT_BITS, 20, "APPEND_DEFERRED's mask");
-        // The arrays borrow the leaves; the client thread needs owned values.
+        let text = |f: fn(&Entry) -> &str| leaves.iter().map(|l| f(&l.entry).to_owned()).collect::<Vec<_>>();
+        // Owned: the client thread runs the statement.
         let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
-            Box::new(idx),
-            Box::new(kind.into_iter().map(str::to_owned).collect::<Vec<_>>()),
-            Box::new(tenant.into_iter().map(str::to_owned).collect::<Vec<_>>()),
-            Box::new(at.into_iter().map(str::to_owned).collect::<Vec<_>>()),
-            Box::new(digest.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
-            Box::new(meta.into_iter().map(str::to_owned).collect::<Vec<_>>()),
-            Box::new(hash.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
-            Box::new(level),
-            Box::new(node_idx),
-            Box::new(node_hash.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()),
-            Box::new(base),
+            Box::new(leaves.iter().map(|l| l.entry.index as i64).collect::<Vec<_>>()),
+            Box::new(text(|e| e.kind.as_str())),
+            Box::new(text(|e| &e.tenant)),
+            Box::new(text(|e| &e.at)),
+            Box::new(leaves.iter().map(|l| l.entry.payload_digest.to_vec()).collect::<Vec<_>>()),
+            Box::new(text(|e| &e.meta)),
+            Box::new(leaves.iter().map(|l| l.hash.to_vec()).collect::<Vec<_>>()),
+            Box::new(nodes.iter().map(|n| i64::from(n.0)).collect::<Vec<_>>()),
+            Box::new(nodes.iter().map(|n| n.1 as i64).collect::<Vec<_>>()),
+            Box::new(nodes.iter().map(|n| n.2.to_vec()).collect::<Vec<_>>()),
+            Box::new(base as i64),
             Box::new(lo),
             Box::new(hi),
         ];

@@ -176,14 +176,6 @@ fn node(dir: &Path, n: usize, storage: &str, sink: &str) -> Node {
     Node { config, data, port, child: None }
 }
 
-fn copy_keys(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to.join("keys")).expect("keys");
-    for e in std::fs::read_dir(from.join("keys")).expect("keys") {
-        let e = e.expect("entry");
-        std::fs::copy(e.path(), to.join("keys").join(e.file_name())).expect("copy key");
-    }
-}
-
 fn message(template: &str, n: usize) -> (String, String) {
     let uuid = format!("f0000000-0000-4000-8000-{n:012x}");
     let start = template.find("<nachrichtenUUID>").expect("uuid") + "<nachrichtenUUID>".len();
@@ -202,7 +194,7 @@ async fn three_hosts_survive_one_killed_mid_load_without_loss_or_duplicates() {
     nodes[0].start();
     nodes[0].wait_healthy(&client).await;
     for n in 1..HOSTS {
-        copy_keys(&nodes[0].data, &nodes[n].data);
+        efile_bridge_tests::share_signing_key(&nodes[0].data, &nodes[n].data);
         nodes[n].start();
     }
     for node in &mut nodes[1..] {
